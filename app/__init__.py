@@ -1,0 +1,55 @@
+"""The Flask application factory for the webhook receiver and its operational endpoints."""
+
+from __future__ import annotations
+
+import sys
+
+from flask import Flask
+
+from config import ConfigError, Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, publisher=None, redis_client=None,
+               celery_app=None) -> Flask:
+    """Build the receiver. Tests may hand in settings, a publisher, Redis and a Celery app."""
+    if settings is None:
+        settings = _settings_or_exit()
+        from workers.logs import configure_logging, settings_secrets
+
+        configure_logging(secrets=settings_secrets(settings))
+    app = Flask("linecap")
+    app.config["LINECAP_SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
+    if redis_client is None:
+        from workers.redis_conn import redis_client as make_client
+
+        redis_client = make_client(settings.redis_url, socket_timeout=2.0)
+    if celery_app is None:
+        from workers.celery_app import make_celery
+
+        celery_app = make_celery(settings)
+    if publisher is None:
+        from app.publisher import CeleryEventPublisher
+
+        publisher = CeleryEventPublisher(celery_app)
+    from workers.dead_letters import DeadLetterStore
+
+    app.extensions["linecap.redis"] = redis_client
+    app.extensions["linecap.celery"] = celery_app
+    app.extensions["linecap.publisher"] = publisher
+    app.extensions["linecap.dead_letters"] = DeadLetterStore(redis_client)
+
+    from app import health, ops, webhook
+
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(ops.bp)
+    return app
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"linecap: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,5 @@
+"""Typed, validated settings read from the environment."""
+
+from config.settings import CapillaryAuth, ConfigError, LineChannel, Settings, load_settings
+
+__all__ = ["CapillaryAuth", "ConfigError", "LineChannel", "Settings", "load_settings"]

@@ -1,0 +1,124 @@
+"""Apply one LINE event to Capillary exactly once in effect, in per-user timestamp order.
+
+Plain functions over a Runtime (no Celery here), so the same code serves the task, the CLI and
+the tests. Returns an outcome word; raises the error classes of workers.errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from config import LineChannel
+from tasks.customers import identity_for, register_customer, resolve_customer
+from workers import events
+from workers.capillary import Subscription, subscription_status
+from workers.errors import ConfigurationError, LinecapError, NotFoundError, TransientError
+from workers.runtime import Runtime
+
+log = logging.getLogger("linecap.apply")
+
+APPLIED, DUPLICATE, STALE, IGNORED, PARKED, UNKNOWN_USER = (
+    "applied", "duplicate", "stale", "ignored", "parked", "unknown_user",
+)
+
+
+def apply_event(rt: Runtime, channel_id: str, event: dict[str, Any]) -> str:
+    channel = rt.settings.channel(channel_id)
+    if channel is None:
+        raise ConfigurationError(f"channel {channel_id} is not configured")
+    kind = events.event_type(event)
+    user_id = events.user_id(event)
+    if kind not in events.HANDLED_EVENT_TYPES or user_id is None:
+        log.info("event ignored", extra={"event_type": kind, "reason": "type or no userId"})
+        return IGNORED
+    event_id = events.event_id(event)
+    if rt.state.outcome_of(event_id):
+        return DUPLICATE
+    with rt.state.user_lock(channel_id, user_id) as lock:
+        if rt.state.outcome_of(event_id):
+            return DUPLICATE
+        timestamp = events.timestamp_ms(event)
+        record = rt.state.user_record(channel_id, user_id)
+        if record is not None and record.is_newer_than(timestamp, event_id):
+            rt.state.mark_event(event_id, STALE)
+            log.info("older than the last applied event; skipped",
+                     extra={"last_applied_event": record.last_event_id})
+            return STALE
+        if kind == "follow":
+            outcome = _follow(rt, channel, user_id, event, lock)
+        else:
+            outcome = _unfollow(rt, channel, user_id)
+        new_state = "followed" if kind == "follow" else "unfollowed"
+        rt.state.finish_event(event_id, outcome, channel_id, user_id, timestamp, new_state)
+    return outcome
+
+
+def line_subscription(rt: Runtime, channel: LineChannel) -> Subscription:
+    return Subscription(rt.settings.subscription_channel, rt.settings.subscription_priority,
+                        channel.source_account_id)
+
+
+def _follow(rt: Runtime, channel: LineChannel, user_id: str, event: dict, lock) -> str:
+    resolved = resolve_customer(rt, channel, user_id)
+    if resolved is None:
+        profile = _line_profile(rt, channel, user_id)
+        identity = identity_for(rt, user_id, profile.get("displayName") if profile else None)
+        if identity is None:
+            rt.state.park(channel.channel_id, user_id, event)
+            log.info("follow parked until a mobile number is known")
+            return PARKED
+        lock.extend()
+        customer_id = register_customer(rt, channel, user_id, identity)
+        lock.extend()
+        _set_subscription(rt, channel, user_id, customer_id, opt_in=True)
+        return APPLIED
+    _sync_subscription(rt, channel, user_id, resolved.customer_id, resolved.customer,
+                       opt_in=True)
+    return APPLIED
+
+
+def _unfollow(rt: Runtime, channel: LineChannel, user_id: str) -> str:
+    rt.state.unpark(channel.channel_id, user_id)
+    resolved = resolve_customer(rt, channel, user_id)
+    if resolved is None:
+        log.info("unfollow from a user Capillary does not know; nothing to opt out")
+        return UNKNOWN_USER
+    _sync_subscription(rt, channel, user_id, resolved.customer_id, resolved.customer,
+                       opt_in=False)
+    return APPLIED
+
+
+def _sync_subscription(rt: Runtime, channel: LineChannel, user_id: str, customer_id: int,
+                       customer: dict | None, opt_in: bool) -> None:
+    """Skip the call when the lookup we just made shows the status is already right."""
+    wanted = "OPTIN" if opt_in else "OPTOUT"
+    if customer is not None:
+        current = subscription_status(customer.get("subscriptions"), line_subscription(rt, channel))
+        if current == wanted:
+            log.info("subscription already %s", wanted, extra={"customer_id": customer_id})
+            return
+    _set_subscription(rt, channel, user_id, customer_id, opt_in)
+
+
+def _set_subscription(rt: Runtime, channel: LineChannel, user_id: str, customer_id: int,
+                      opt_in: bool) -> None:
+    reason = "LINE follow" if opt_in else "LINE unfollow"
+    try:
+        rt.capillary.set_subscription(customer_id, line_subscription(rt, channel), opt_in, reason)
+    except NotFoundError:
+        # The cached customer was merged away or deleted: resolve again on the next attempt.
+        rt.state.forget_customer(channel.channel_id, user_id)
+        raise TransientError(f"customer {customer_id} not found; resolving again") from None
+    log.info("subscription set", extra={"customer_id": customer_id,
+                                        "subscription": "OPTIN" if opt_in else "OPTOUT"})
+
+
+def _line_profile(rt: Runtime, channel: LineChannel, user_id: str) -> dict | None:
+    """The display name is a nicety: a LINE API failure must not hold up the registration."""
+    try:
+        return rt.line_api.profile(channel, user_id)
+    except LinecapError as exc:
+        log.warning("LINE profile unavailable; registering without a name",
+                    extra={"error": str(exc)})
+        return None

@@ -1,0 +1,68 @@
+"""Small builders shared by the tests: settings, channels, signed webhook bodies."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+
+from app.signature import sign
+from config import Settings, load_settings
+
+CHANNEL_ID = "1650000001"
+CHANNEL_SECRET = "0123456789abcdef0123456789abcdef"
+ACCESS_TOKEN = "test-access-token"
+SOURCE_ACCOUNT_ID = "line-account-1"
+
+
+def channels_json(*extra: dict) -> str:
+    base = {"name": "main", "channel_id": CHANNEL_ID, "channel_secret": CHANNEL_SECRET,
+            "access_token": ACCESS_TOKEN, "source_account_id": SOURCE_ACCOUNT_ID}
+    return json.dumps([base, *extra])
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "CAPILLARY_BASE_URL": "http://127.0.0.1:9",
+        "CAPILLARY_USERNAME": "sandbox-till",
+        "CAPILLARY_PASSWORD": "sandbox-password",
+        "LINE_CHANNELS": channels_json(),
+        "LINE_API_BASE_URL": "http://127.0.0.1:9",
+    }
+    env.update(overrides)
+    return env
+
+
+def make_settings(**overrides: str) -> Settings:
+    return load_settings(base_env(**overrides))
+
+
+def new_user_id() -> str:
+    return "U" + secrets.token_hex(16)
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex.upper()[:26]
+
+
+def follow_event(user_id: str, timestamp: int | None = None, event_id: str | None = None,
+                 kind: str = "follow") -> dict:
+    event = {
+        "type": kind,
+        "mode": "active",
+        "timestamp": timestamp or int(time.time() * 1000),
+        "source": {"type": "user", "userId": user_id},
+        "webhookEventId": event_id or new_event_id(),
+        "deliveryContext": {"isRedelivery": False},
+    }
+    if kind == "follow":
+        event["replyToken"] = secrets.token_hex(16)
+        event["follow"] = {"isUnblocked": False}
+    return event
+
+
+def signed_body(events: list[dict], secret: str = CHANNEL_SECRET) -> tuple[bytes, dict]:
+    body = json.dumps({"destination": "U" + "0" * 32, "events": events}).encode()
+    return body, {"x-line-signature": sign(body, secret), "Content-Type": "application/json"}

@@ -1,0 +1,197 @@
+"""Real processes for integration tests: Capillary and LINE sandboxes, gunicorn, Celery workers.
+
+Every piece runs as its own OS process and talks over loopback sockets, as in production.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.helpers import CHANNEL_ID, channels_json, signed_body
+from workers.embedded_redis import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SANDBOX_USER, SANDBOX_PASSWORD = "sandbox-till", "sandbox-password"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1,
+               message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class Proc:
+    """One child process with its output in a log file (shown when a test fails)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the worker and all its pool children."""
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+
+class Stack:
+    def __init__(self, redis_url: str, log_dir: Path, **env_overrides: str) -> None:
+        self.redis_url = redis_url
+        self.log_dir = log_dir
+        self.procs: list[Proc] = []
+        self.capillary_url = ""
+        self.line_url = ""
+        self.web_url = ""
+        self.env_overrides = env_overrides
+
+    # -- processes ---------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPILLARY_", "LINE_"))}
+        env.update({
+            "REDIS_URL": self.redis_url,
+            "CAPILLARY_BASE_URL": self.capillary_url,
+            "CAPILLARY_USERNAME": SANDBOX_USER,
+            "CAPILLARY_PASSWORD": SANDBOX_PASSWORD,
+            "LINE_CHANNELS": channels_json(),
+            "LINE_API_BASE_URL": self.line_url,
+            "CAPILLARY_RATE_LIMIT_RPM": "100000",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.env_overrides)
+        return env
+
+    def start_sandboxes(self) -> Stack:
+        port = free_port()
+        self._spawn("capillary", [sys.executable, "-m", "app.sandbox.capillary", "--host",
+                                  "127.0.0.1", "--port", str(port)])
+        self.capillary_url = f"http://127.0.0.1:{port}"
+        port = free_port()
+        self._spawn("line", [sys.executable, "-m", "app.sandbox.line", "--host", "127.0.0.1",
+                             "--port", str(port), "--channels", channels_json()])
+        self.line_url = f"http://127.0.0.1:{port}"
+        for url in (self.capillary_url, self.line_url):
+            self._wait_http(url + "/healthz")
+        return self
+
+    def start_web(self) -> Proc:
+        port = free_port()
+        proc = self._spawn("web", [sys.executable, "-m", "gunicorn", "app:create_app()",
+                                   "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                                   "--threads", "4"])
+        self.web_url = f"http://127.0.0.1:{port}"
+        self._wait_http(self.web_url + "/healthz", proc)
+        return proc
+
+    def start_worker(self, concurrency: int = 2, queues: str = "line-events,linking,imports",
+                     extra_env: dict[str, str] | None = None) -> Proc:
+        name = f"worker-{uuid.uuid4().hex[:6]}"
+        proc = self._spawn(name, [
+            sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+            "--loglevel", "INFO", "-Q", queues, "--concurrency", str(concurrency),
+            "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+        ], extra_env)
+        wait_until(lambda: "ready." in proc.log() or not proc.alive(), 30, 0.2, "worker ready")
+        assert proc.alive(), proc.log()[-3000:]
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"===== {p.name}\n{p.log()[-4000:]}" for p in self.procs)
+
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> Proc:
+        env = self.env()
+        env.update(extra_env or {})
+        proc = Proc(name, argv, env, self.log_dir)
+        self.procs.append(proc)
+        return proc
+
+    def _wait_http(self, url: str, proc: Proc | None = None) -> None:
+        def up() -> bool:
+            if proc is not None and not proc.alive():
+                raise AssertionError(f"{proc.name} died:\n{proc.log()[-3000:]}")
+            try:
+                return requests.get(url, timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(up, 20, 0.1, url)
+
+    # -- talking to the pieces -----------------------------------------------------------
+    def send(self, events: list[dict], secret: str | None = None,
+             path: str | None = None) -> requests.Response:
+        body, headers = signed_body(events, **({"secret": secret} if secret else {}))
+        return requests.post(self.web_url + (path or f"/webhooks/line/{CHANNEL_ID}"),
+                             data=body, headers=headers, timeout=10)
+
+    def customers(self) -> list[dict]:
+        response = requests.get(self.capillary_url + "/sandbox/customers", timeout=5)
+        return response.json()["customers"]
+
+    def customers_with(self, identifier_value: str) -> list[dict]:
+        return [c for c in self.customers() if any(
+            ident.get("value") == identifier_value
+            for profile in c["profiles"] for ident in profile.get("identifiers", []))]
+
+    def calls(self) -> list[dict]:
+        return requests.get(self.capillary_url + "/sandbox/calls", timeout=5).json()["calls"]
+
+    def faults(self, **settings: Any) -> None:
+        response = requests.post(self.capillary_url + "/sandbox/faults", json=settings, timeout=5)
+        response.raise_for_status()
+
+    def capillary_api(self, method: str, path: str, body: dict | None = None,
+                      params: dict | None = None) -> requests.Response:
+        digest = hashlib.md5(SANDBOX_PASSWORD.encode()).hexdigest()
+        token = base64.b64encode(f"{SANDBOX_USER}:{digest}".encode()).decode()
+        return requests.request(method, self.capillary_url + path, json=body, params=params,
+                                headers={"Authorization": f"Basic {token}"}, timeout=5)
+
+    def line_subscription(self, customer: dict, account_id: str) -> str | None:
+        for sub in customer.get("subscriptions", []):
+            if sub.get("channel") == "LINE" and sub.get("accountId") == account_id:
+                return sub.get("type")
+        return None
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, indent=1)[:4000]

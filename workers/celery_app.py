@@ -1,0 +1,87 @@
+"""The Celery application and the reliability settings that make "never lose" hold.
+
+`celery -A workers.celery_app worker|flower` reads settings from the environment and stops
+with one line naming the bad variable if they are wrong.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from celery import Celery
+from celery.signals import setup_logging
+
+from config import ConfigError, Settings, load_settings
+from workers.queues import EVENTS_QUEUE, IMPORTS_QUEUE, LINKING_QUEUE, PROCESS_EVENT_TASK
+
+
+def celery_config(settings: Settings) -> dict:
+    return {
+        "broker_url": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            # Longer than any countdown we schedule (retry_max_delay), so Redis does not hand
+            # a waiting retry to a second worker; short enough that a dead worker's messages
+            # come back the same hour.
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+        },
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": EVENTS_QUEUE,
+        "task_routes": {
+            PROCESS_EVENT_TASK: {"queue": EVENTS_QUEUE},
+            "linecap.link_*": {"queue": LINKING_QUEUE},
+            "linecap.import_*": {"queue": IMPORTS_QUEUE},
+        },
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "broker_pool_limit": 10,
+    }
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    if settings is None:
+        settings = _settings_or_exit()
+    app = Celery("linecap", include=["tasks.events"])
+    app.conf.update(celery_config(settings))
+    return app
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"linecap: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@setup_logging.connect
+def _json_logs(**_kwargs) -> None:
+    """Workers log JSON lines like the web process, secrets redacted."""
+    from workers.logs import configure_logging, settings_secrets
+
+    configure_logging(secrets=settings_secrets(_settings_or_exit()))
+
+
+_default_app: Celery | None = None
+
+
+def __getattr__(name: str) -> Celery:
+    """`celery -A workers.celery_app` finds the app here; built on first use, from the env.
+
+    Lazy, so that importing make_celery (tests, the CLI) does not need a configured environment.
+    """
+    global _default_app
+    if name not in ("app", "celery", "celery_app"):
+        raise AttributeError(name)
+    if _default_app is None:
+        _default_app = make_celery()
+    return _default_app

@@ -1,0 +1,65 @@
+"""The per-process objects a task uses (Redis, Capillary, LINE clients, stores), built once.
+
+Built lazily and again after a fork, so a Celery prefork child never shares sockets with its
+parent.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import redis
+
+from config import Settings, load_settings
+from workers.capillary import CapillaryClient
+from workers.dead_letters import DeadLetterStore
+from workers.line_api import LineApiClient
+from workers.rate_limit import SharedRateLimiter
+from workers.redis_conn import redis_client
+from workers.state import StateStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    limiter: SharedRateLimiter
+    capillary: CapillaryClient
+    line_api: LineApiClient
+    state: StateStore
+    dead_letters: DeadLetterStore
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    client = redis_client(settings.redis_url)
+    limiter = SharedRateLimiter(client, settings.capillary_rate_limit_rpm,
+                                max_inline_wait=settings.max_inline_budget_wait_seconds)
+    return Runtime(
+        settings=settings,
+        redis=client,
+        limiter=limiter,
+        capillary=CapillaryClient.from_settings(settings, limiter),
+        line_api=LineApiClient(settings.line_api_base_url),
+        state=StateStore(client, settings.event_dedup_ttl_seconds,
+                         settings.customer_cache_ttl_seconds, settings.user_lock_seconds),
+        dead_letters=DeadLetterStore(client),
+    )
+
+
+_runtime: Runtime | None = None
+_runtime_pid: int | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime, _runtime_pid
+    if _runtime is None or _runtime_pid != os.getpid():
+        _runtime = build_runtime(load_settings())
+        _runtime_pid = os.getpid()
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Tests hand in a runtime built on fakes."""
+    global _runtime, _runtime_pid
+    _runtime, _runtime_pid = runtime, os.getpid() if runtime else None
