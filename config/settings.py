@@ -113,10 +113,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=_int(env, "PORT", 8000, minimum=1),
         ops_api_keys=_key_list(env, "LINECAP_OPS_API_KEYS"),
     )
-    if settings.visibility_timeout_seconds <= settings.retry_max_delay_seconds + 60:
+    if settings.visibility_timeout_seconds <= settings.retry_max_delay_seconds + 10:
         raise ConfigError(
             "LINECAP_VISIBILITY_TIMEOUT_SECONDS must exceed LINECAP_RETRY_MAX_DELAY_SECONDS by "
-            "more than 60 s, or Redis redelivers retries while they wait"
+            "more than 10 s, or Redis redelivers retries while they wait"
         )
     return settings
 

@@ -38,7 +38,10 @@ def _process(self: Task, channel_id: str, event: dict[str, Any], tries: Attempts
     try:
         outcome = apply_event(rt, channel_id, event)
     except ComeBackLater as wait:
-        countdown = wait.wait_seconds + random.uniform(0, 1)
+        # Capped like every countdown, so no message waits in a worker past the visibility
+        # timeout; a longer budget wait simply checks again.
+        countdown = min(wait.wait_seconds + random.uniform(0, 1),
+                        rt.settings.retry_max_delay_seconds)
         kwargs = _kwargs(channel_id, event, tries)
         raise self.retry(countdown=countdown, args=(), kwargs=kwargs) from None
     except PermanentError as exc:

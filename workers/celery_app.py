@@ -24,6 +24,10 @@ def celery_config(settings: Settings) -> dict:
             # a waiting retry to a second worker; short enough that a dead worker's messages
             # come back the same hour.
             "visibility_timeout": settings.visibility_timeout_seconds,
+            # Sweep for a dead worker's unacknowledged messages every 10 s, so they return
+            # soon after the visibility timeout rather than up to 100 s later.
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
         },
