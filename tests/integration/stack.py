@@ -114,7 +114,7 @@ class Stack:
         port = free_port()
         proc = self._spawn("web", [sys.executable, "-m", "gunicorn", "app:create_app()",
                                    "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                                   "--threads", "4"])
+                                   "--threads", "4", "--no-control-socket"])
         self.web_url = f"http://127.0.0.1:{port}"
         self._wait_http(self.web_url + "/healthz", proc)
         return proc

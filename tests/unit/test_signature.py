@@ -6,7 +6,7 @@ from app.signature import is_valid, sign
 
 
 def test_matches_lines_definition():
-    body = '{"events":[],"destination":"U\\u00e9"}'.encode()
+    body = b'{"events":[],"destination":"U\\u00e9"}'
     expected = base64.b64encode(hmac.new(b"secret", body, hashlib.sha256).digest()).decode()
     assert sign(body, "secret") == expected
     assert is_valid(body, expected, "secret")

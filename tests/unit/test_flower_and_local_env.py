@@ -1,0 +1,33 @@
+import pytest
+
+from config.local_env import load_local_env, write_local_env
+from workers.flower import flower_argv
+
+
+def test_flower_refuses_to_start_without_basic_auth():
+    with pytest.raises(SystemExit) as info:
+        flower_argv({}, [])
+    assert "FLOWER_BASIC_AUTH" in str(info.value)
+
+
+def test_flower_rejects_malformed_auth():
+    with pytest.raises(SystemExit, match="user:password"):
+        flower_argv({"FLOWER_BASIC_AUTH": "admin"}, [])
+
+
+def test_flower_passes_basic_auth_and_allows_local_mode():
+    argv = flower_argv({"FLOWER_BASIC_AUTH": "ops:pw"}, ["--port=5555"])
+    assert argv[-2:] == ["--port=5555", "--basic-auth=ops:pw"]
+    assert "flower" in argv
+    assert not any(a.startswith("--basic-auth") for a in flower_argv(
+        {"LINECAP_LOCAL_MODE": "1"}, []))
+
+
+def test_local_env_round_trip_never_overrides_set_variables(tmp_path):
+    path = write_local_env({"REDIS_URL": "redis://x", "LINE_CHANNELS": "[]", "HOME": "/r"},
+                           tmp_path / "local.env")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    env = {"LINE_CHANNELS": "mine"}
+    assert load_local_env(env, path)
+    assert env == {"LINE_CHANNELS": "mine", "REDIS_URL": "redis://x"}
+    assert not load_local_env({"REDIS_URL": "set"}, path)
