@@ -1,0 +1,123 @@
+"""The Capillary client against the sandbox over a real socket: auth, retries, error classes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.helpers import make_settings
+from workers.capillary import CapillaryClient, Subscription
+from workers.errors import (
+    AlreadyRegisteredError,
+    ComeBackLater,
+    ConfigurationError,
+    CredentialsError,
+    TransientError,
+)
+from workers.rate_limit import SharedRateLimiter
+
+INSTORE = {"source": "INSTORE", "identifiers": [{"type": "mobile", "value": "66812345678"}]}
+
+
+def client_for(sandbox, limiter=None, **env) -> CapillaryClient:
+    settings = make_settings(CAPILLARY_BASE_URL=sandbox.url, CAPILLARY_TIMEOUT_SECONDS="1",
+                             **env)
+    return CapillaryClient.from_settings(settings, limiter)
+
+
+def test_register_instore_then_line_combines_on_one_customer(sandbox):
+    client = client_for(sandbox)
+    first = client.add_customer(INSTORE)
+    line = client.add_customer({"source": "LINE", "accountId": "acc",
+                                "identifiers": [{"type": "line", "value": "U" + "a" * 32},
+                                                {"type": "mobile", "value": "66812345678"}]})
+    assert line.customer_id == first.customer_id and line.combined
+    with pytest.raises(AlreadyRegisteredError):
+        client.add_customer(INSTORE)
+    assert client.lookup("LINE", "line", "U" + "a" * 32, account_id="acc")["id"] == \
+        first.customer_id
+    assert client.lookup("LINE", "line", "U" + "b" * 32, account_id="acc") is None
+
+
+def test_subscription_round_trip(sandbox):
+    client = client_for(sandbox)
+    customer = client.add_customer(INSTORE).customer_id
+    client.set_subscription(customer, Subscription("LINE", "BULK", "acc"), True, "LINE follow")
+    [sub] = client.get_subscriptions(customer)
+    assert (sub["type"], sub["accountId"]) == ("OPTIN", "acc")
+
+
+def test_configuration_errors_are_permanent(sandbox):
+    client = client_for(sandbox)
+    with pytest.raises(ConfigurationError):
+        client.add_customer({"source": "LINE", "identifiers": [
+            {"type": "line", "value": "U" + "c" * 32}]})
+
+
+def test_bad_basic_credentials_are_permanent(sandbox):
+    with pytest.raises(CredentialsError):
+        client_for(sandbox, CAPILLARY_PASSWORD="wrong").lookup("INSTORE", "mobile", "1234")
+
+
+def test_oauth_token_is_cached_and_refreshed_once_on_401(sandbox):
+    client = client_for(sandbox, CAPILLARY_OAUTH_KEY="sandbox-key",
+                        CAPILLARY_OAUTH_SECRET="sandbox-secret")
+    client.lookup("INSTORE", "mobile", "66800000001")
+    client.lookup("INSTORE", "mobile", "66800000002")
+    assert [c["path"] for c in sandbox.calls()].count("/v3/oauth/token/generate") == 1
+    client.transport._auth._token = "expired-or-revoked"  # Capillary forgot our token
+    client.lookup("INSTORE", "mobile", "66800000003")
+    paths = [c["path"] for c in sandbox.calls()]
+    assert paths.count("/v3/oauth/token/generate") == 2
+    assert [c["status"] for c in sandbox.calls()][-2:] == [200, 400]
+
+
+def test_oauth_bad_secret_is_a_credentials_error(sandbox):
+    client = client_for(sandbox, CAPILLARY_OAUTH_KEY="sandbox-key", CAPILLARY_OAUTH_SECRET="no")
+    with pytest.raises(CredentialsError) as info:
+        client.lookup("INSTORE", "mobile", "66800000001")
+    assert "no" not in str(info.value).split()
+
+
+def test_5xx_is_retried_quickly_inside_the_call(sandbox):
+    client = client_for(sandbox)
+    sandbox.faults(fail_next=[{"status": 503, "path_contains": "/v2/customers", "count": 2}])
+    assert client.add_customer(INSTORE).customer_id
+    assert [c["status"] for c in sandbox.calls()] == [503, 503, 200]
+
+
+def test_persistent_5xx_becomes_a_transient_error(sandbox):
+    client = client_for(sandbox)
+    sandbox.faults(fail_next=[{"status": 500, "path_contains": "/v2/customers", "count": 5}])
+    with pytest.raises(TransientError):
+        client.add_customer(INSTORE)
+    assert len(sandbox.calls()) == 3
+
+
+def test_429_with_long_retry_after_is_handed_to_the_task(sandbox):
+    client = client_for(sandbox)
+    sandbox.faults(rate_429=1.0, retry_after_header=True, retry_after_seconds=30)
+    with pytest.raises(TransientError) as info:
+        client.lookup("INSTORE", "mobile", "66800000001")
+    assert info.value.retry_after == 30
+    assert len(sandbox.calls()) == 1, "a long Retry-After must not be waited out inline"
+
+
+def test_timeout_is_transient(sandbox):
+    client = client_for(sandbox)
+    sandbox.faults(fail_next=[{"sleep_ms": 1500, "path_contains": "/v2/customers", "count": 3}])
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out"):
+        client.lookup("INSTORE", "mobile", "66800000001")
+    assert time.monotonic() - started < 8
+
+
+def test_every_attempt_takes_from_the_shared_budget(sandbox, fake_redis):
+    limiter = SharedRateLimiter(fake_redis, 3, key="budget", max_inline_wait=0)
+    client = client_for(sandbox, limiter=limiter)
+    sandbox.faults(fail_next=[{"status": 503, "path_contains": "/v2/customers", "count": 2}])
+    client.lookup("INSTORE", "mobile", "66800000001")
+    with pytest.raises(ComeBackLater):
+        client.lookup("INSTORE", "mobile", "66800000002")
+    assert len(sandbox.calls()) == 3

@@ -1,0 +1,152 @@
+"""What happens to an event: applied, retried with backoff, deferred, or dead-lettered."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from tasks import events as event_tasks
+from tasks.apply import apply_event
+from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id
+from workers.capillary import CapillaryClient
+from workers.dead_letters import DeadLetterStore
+from workers.line_api import LineApiClient
+from workers.rate_limit import SharedRateLimiter
+from workers.runtime import Runtime, set_runtime
+from workers.state import StateStore
+
+
+class Retried(Exception):
+    def __init__(self, countdown, kwargs):
+        self.countdown, self.kwargs = countdown, kwargs
+
+
+class FakeTask:
+    request = SimpleNamespace(id="task-1")
+
+    def retry(self, countdown, args, kwargs):
+        return Retried(countdown, kwargs)
+
+
+@pytest.fixture
+def runtime(sandbox, fake_redis):
+    settings = make_settings(CAPILLARY_BASE_URL=sandbox.url, CAPILLARY_TIMEOUT_SECONDS="1",
+                             LINECAP_RETRY_HORIZON_SECONDS="3600")
+    limiter = SharedRateLimiter(fake_redis, 10_000, max_inline_wait=0)
+    rt = Runtime(settings, fake_redis, limiter, CapillaryClient.from_settings(settings, limiter),
+                 LineApiClient("http://127.0.0.1:9", timeout=0.2),
+                 StateStore(fake_redis, 60, 60, 30), DeadLetterStore(fake_redis))
+    set_runtime(rt)
+    yield rt
+    set_runtime(None)
+
+
+def run(event, attempts=None):
+    return event_tasks._process(FakeTask(), CHANNEL_ID, event,
+                                event_tasks.Attempts.from_kwargs(attempts))
+
+
+def test_follow_applies_and_a_duplicate_is_skipped(runtime, sandbox):
+    event = follow_event(new_user_id())
+    assert run(event) == "applied"
+    assert run(event) == "duplicate"
+    assert len(sandbox.customers()) == 1
+
+
+def test_transient_failure_retries_with_backoff_and_counts_the_attempt(runtime, sandbox):
+    sandbox.faults(error_rate=1.0)
+    with pytest.raises(Retried) as info:
+        run(follow_event(new_user_id()))
+    assert info.value.kwargs["attempts"]["failures"] == 1
+    assert 0 < info.value.countdown <= runtime.settings.retry_max_delay_seconds
+
+
+def test_transient_failure_past_the_horizon_is_dead_lettered(runtime, sandbox):
+    sandbox.faults(error_rate=1.0)
+    event = follow_event(new_user_id())
+    old = {"failures": 40, "first_failure_at": time.time() - 3601}
+    assert run(event, old) == "dead_lettered"
+    letter = runtime.dead_letters.get(event["webhookEventId"])
+    assert letter.error_class == "transient_exhausted" and letter.attempts == 41
+
+
+def test_permanent_failure_is_dead_lettered_at_once(runtime, sandbox):
+    import requests
+
+    requests.post(sandbox.url + "/sandbox/accounts", json={"valid_accounts": ["other"]},
+                  timeout=5).raise_for_status()
+    event = follow_event(new_user_id())
+    assert run(event) == "dead_lettered"
+    letter = runtime.dead_letters.get(event["webhookEventId"])
+    assert letter.error_class == "configuration" and letter.attempts == 1
+    assert letter.event == event and letter.channel_id == CHANNEL_ID
+
+
+def test_busy_user_is_deferred_without_counting_a_failure(runtime):
+    user = new_user_id()
+    with runtime.state.user_lock(CHANNEL_ID, user), pytest.raises(Retried) as info:
+        run(follow_event(user), {"failures": 2, "first_failure_at": 1.0})
+    assert info.value.kwargs["attempts"]["failures"] == 2
+    assert info.value.countdown <= runtime.settings.retry_max_delay_seconds
+
+
+def test_exhausted_budget_is_deferred_not_failed(runtime, fake_redis):
+    runtime.limiter.limit = 1
+    runtime.limiter.try_acquire()
+    with pytest.raises(Retried) as info:
+        run(follow_event(new_user_id()))
+    assert info.value.kwargs["attempts"]["failures"] == 0
+
+
+def test_unknown_channel_is_a_configuration_dead_letter(runtime):
+    event = follow_event(new_user_id())
+    result = event_tasks._process(FakeTask(), "no-such-channel", event,
+                                  event_tasks.Attempts())
+    assert result == "dead_lettered"
+
+
+def test_older_event_after_newer_is_stale(runtime, sandbox):
+    user = new_user_id()
+    assert apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000)) == "applied"
+    assert apply_event(runtime, CHANNEL_ID,
+                       follow_event(user, timestamp=1000, kind="unfollow")) == "stale"
+    [customer] = sandbox.customers()
+    assert customer["subscriptions"][0]["type"] == "OPTIN"
+
+
+def test_unfollow_of_unknown_user_changes_nothing(runtime, sandbox):
+    outcome = apply_event(runtime, CHANNEL_ID, follow_event(new_user_id(), kind="unfollow"))
+    assert outcome == "unknown_user" and sandbox.customers() == []
+
+
+def test_known_user_follow_costs_one_call_once_cached(runtime, sandbox):
+    user = new_user_id()
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=1000))
+    before = len(sandbox.calls())
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000, kind="unfollow"))
+    assert len(sandbox.calls()) - before == 1
+
+
+def test_park_strategy_waits_for_a_mobile(runtime, sandbox):
+    from dataclasses import replace
+
+    runtime.settings = replace(runtime.settings, unknown_user_strategy="park")
+    user = new_user_id()
+    assert apply_event(runtime, CHANNEL_ID, follow_event(user)) == "parked"
+    assert sandbox.customers() == []
+    assert f"{CHANNEL_ID}:{user}" in runtime.state.parked()
+
+
+def test_re_running_after_a_crash_between_registrations_makes_one_customer(runtime, sandbox):
+    """INSTORE registered, then the task died: the re-run finds it and attaches LINE."""
+    user = new_user_id()
+    sandbox.faults(fail_next=[{"status": 503, "path_contains": "/v2/customers",
+                               "method": "POST", "count": 3, "after_write": True}])
+    with pytest.raises(Retried):
+        run(follow_event(user, event_id="EVT-CRASH"))
+    assert len(sandbox.customers()) == 1
+    assert run(follow_event(user, event_id="EVT-CRASH")) == "applied"
+    [customer] = sandbox.customers()
+    assert sorted(p["source"] for p in customer["profiles"]) == ["INSTORE", "LINE"]
