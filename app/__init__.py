@@ -52,4 +52,5 @@ def _settings_or_exit() -> Settings:
         return load_settings()
     except ConfigError as exc:
         print(f"linecap: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        # 4 is gunicorn's "app failed to load": the master stops instead of rebooting workers.
+        raise SystemExit(4) from None
