@@ -19,6 +19,7 @@ _context: ContextVar[dict[str, Any]] = ContextVar("linecap_log_context", default
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _MOBILE = re.compile(r"(?<![\w.])\+?\d{8,15}(?![\w.])")
 _SECRET_KEYS = re.compile(r"secret|token|password|authorization|api_key", re.IGNORECASE)
+_ID_KEYS = re.compile(r"(^|_)id$|^channel$", re.IGNORECASE)  # ids are digits, never mobiles
 
 
 def mask_mobile(text: str) -> str:
@@ -56,15 +57,26 @@ class JsonFormatter(logging.Formatter):
         entry.update(_context.get())
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = "[redacted]" if _SECRET_KEYS.search(key) else value
+                entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return self._scrub(json.dumps(entry, default=str))
+        return json.dumps(self._clean(entry))
 
-    def _scrub(self, text: str) -> str:
+    def _clean(self, value: Any, key: str = "") -> Any:
+        """Redact and mask each value before serialising, so JSON escaping cannot hide a
+        secret and masking never touches the JSON syntax (numbers stay numbers)."""
+        if _SECRET_KEYS.search(key):
+            return "[redacted]"
+        if isinstance(value, dict):
+            return {str(k): self._clean(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple | set):
+            return [self._clean(v, key) for v in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        text = str(value)
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
-        return mask_mobile(text)
+        return text if _ID_KEYS.search(key) else mask_mobile(text)
 
 
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = (),
@@ -81,7 +93,8 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = (),
 
 def settings_secrets(settings) -> list[str]:
     """Every secret value in the settings, for the formatter to redact wherever it appears."""
-    values = [settings.capillary_auth.password, settings.capillary_auth.oauth_secret]
+    values = [settings.capillary_auth.password, settings.capillary_auth.oauth_secret,
+              *settings.ops_api_keys, *getattr(settings, "api_keys", ())]
     for channel in settings.channels:
         values += [channel.channel_secret, channel.access_token]
     return [v for v in values if v]

@@ -15,6 +15,7 @@ from config import Settings, load_settings
 from workers.capillary import CapillaryClient
 from workers.dead_letters import DeadLetterStore
 from workers.line_api import LineApiClient
+from workers.metrics import get_metrics
 from workers.rate_limit import SharedRateLimiter
 from workers.redis_conn import redis_client
 from workers.state import StateStore
@@ -33,13 +34,16 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     client = redis_client(settings.redis_url)
+    metrics = get_metrics()
     limiter = SharedRateLimiter(client, settings.capillary_rate_limit_rpm,
-                                max_inline_wait=settings.max_inline_budget_wait_seconds)
+                                max_inline_wait=settings.max_inline_budget_wait_seconds,
+                                on_wait=metrics.rate_limit_wait)
     return Runtime(
         settings=settings,
         redis=client,
         limiter=limiter,
-        capillary=CapillaryClient.from_settings(settings, limiter),
+        capillary=CapillaryClient.from_settings(settings, limiter,
+                                                observe=metrics.capillary_call),
         line_api=LineApiClient(settings.line_api_base_url),
         state=StateStore(client, settings.event_dedup_ttl_seconds,
                          settings.customer_cache_ttl_seconds, settings.user_lock_seconds),

@@ -1,0 +1,66 @@
+"""Scrape-time numbers that live in Redis, not in any process: queue depths, messages held by
+workers, dead letters. Registered on the web's /metrics only, so they are reported once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import redis
+from kombu.transport.redis import PRIORITY_STEPS
+from kombu.transport.redis import Channel as RedisChannel
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from workers.dead_letters import INDEX as DEAD_LETTER_INDEX
+from workers.queues import EVENTS_QUEUE, IMPORTS_QUEUE, LINKING_QUEUE
+
+QUEUES = (EVENTS_QUEUE, LINKING_QUEUE, IMPORTS_QUEUE)
+
+
+class RedisStateCollector(Collector):
+    """One pipelined round trip per scrape; a Redis outage shows as linecap_redis_up 0."""
+
+    def __init__(self, client: redis.Redis, queues: Iterable[str] = QUEUES) -> None:
+        self._client = client
+        self._queues = tuple(queues)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("linecap_redis_up", "1 when Redis answered this scrape.")
+        try:
+            depths, unacked, dead_letters = self._read()
+        except redis.RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        depth = GaugeMetricFamily("linecap_queue_depth", "Messages waiting in a Celery queue.",
+                                  labels=["queue"])
+        for queue, count in depths.items():
+            depth.add_metric([queue], count)
+        yield depth
+        yield GaugeMetricFamily(
+            "linecap_messages_unacked",
+            "Messages taken by workers and not yet acknowledged (running, or retries waiting "
+            "for their countdown).", value=unacked)
+        yield GaugeMetricFamily("linecap_dead_letters", "Events in the dead-letter store.",
+                                value=dead_letters)
+
+    def _read(self) -> tuple[dict[str, int], int, int]:
+        pipe = self._client.pipeline(transaction=False)
+        for queue in self._queues:
+            for key in _queue_keys(queue):
+                pipe.llen(key)
+        pipe.hlen(RedisChannel.unacked_key)
+        pipe.zcard(DEAD_LETTER_INDEX)
+        answers = pipe.execute()
+        per_queue = len(PRIORITY_STEPS)
+        depths = {queue: sum(answers[i * per_queue:(i + 1) * per_queue])
+                  for i, queue in enumerate(self._queues)}
+        return depths, int(answers[-2]), int(answers[-1])
+
+
+def _queue_keys(queue: str) -> list[str]:
+    """kombu keeps one Redis list per priority step; unprioritised messages use the bare name."""
+    return [queue if step == 0 else f"{queue}{RedisChannel.sep}{step}" for step in PRIORITY_STEPS]
