@@ -54,7 +54,7 @@ def celery_config(settings: Settings) -> dict:
 def make_celery(settings: Settings | None = None) -> Celery:
     if settings is None:
         settings = _settings_or_exit()
-    app = Celery("linecap", include=["tasks.events"])
+    app = Celery("linecap", include=["tasks.events", "tasks.imports", "tasks.link_tasks"])
     app.conf.update(celery_config(settings))
     return app
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-HANDLED_EVENT_TYPES = frozenset({"follow", "unfollow"})
+HANDLED_EVENT_TYPES = frozenset({"follow", "unfollow", "accountLink"})
 
 
 def event_type(event: dict[str, Any]) -> str:
