@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ConfigError, Settings, load_settings
 
@@ -33,17 +34,24 @@ def create_app(settings: Settings | None = None, publisher=None, redis_client=No
 
         publisher = CeleryEventPublisher(celery_app)
     from workers.dead_letters import DeadLetterStore
+    from workers.metrics import get_metrics
 
     app.extensions["linecap.redis"] = redis_client
     app.extensions["linecap.celery"] = celery_app
     app.extensions["linecap.publisher"] = publisher
     app.extensions["linecap.dead_letters"] = DeadLetterStore(redis_client)
+    app.extensions["linecap.metrics"] = get_metrics()
 
-    from app import health, ops, webhook
+    from app import health, linking, metrics_endpoint, ops, webhook
 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(linking.bp)
+    app.register_blueprint(metrics_endpoint.bp)
+    # Behind Heroku's router (one proxy hop) the scheme and host of the link pages LINE sends
+    # users to must be the public https ones, not the dyno's.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     return app
 
 

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from config import LineChannel
+from tasks.account_link import apply_account_link
 from tasks.customers import identity_for, register_customer, resolve_customer
 from workers import events
 from workers.capillary import Subscription, subscription_status
@@ -28,6 +29,8 @@ def apply_event(rt: Runtime, channel_id: str, event: dict[str, Any]) -> str:
     if channel is None:
         raise ConfigurationError(f"channel {channel_id} is not configured")
     kind = events.event_type(event)
+    if kind == "accountLink":  # no follow state, no order check; may come without a source
+        return apply_account_link(rt, channel, event)
     user_id = events.user_id(event)
     if kind not in events.HANDLED_EVENT_TYPES or user_id is None:
         log.info("event ignored", extra={"event_type": kind, "reason": "type or no userId"})
@@ -48,9 +51,10 @@ def apply_event(rt: Runtime, channel_id: str, event: dict[str, Any]) -> str:
         if kind == "follow":
             outcome = _follow(rt, channel, user_id, event, lock)
         else:
-            outcome = _unfollow(rt, channel, user_id)
-        new_state = "followed" if kind == "follow" else "unfollowed"
-        rt.state.finish_event(event_id, outcome, channel_id, user_id, timestamp, new_state)
+            outcome = _unfollow(rt, channel, user_id, timestamp, event_id)
+        if outcome != PARKED:  # a parked follow is applied later, when a mobile arrives
+            new_state = "followed" if kind == "follow" else "unfollowed"
+            rt.state.finish_event(event_id, outcome, channel_id, user_id, timestamp, new_state)
     return outcome
 
 
@@ -78,8 +82,11 @@ def _follow(rt: Runtime, channel: LineChannel, user_id: str, event: dict, lock) 
     return APPLIED
 
 
-def _unfollow(rt: Runtime, channel: LineChannel, user_id: str) -> str:
-    rt.state.unpark(channel.channel_id, user_id)
+def _unfollow(rt: Runtime, channel: LineChannel, user_id: str, timestamp: int,
+              event_id: str) -> str:
+    parked = rt.state.parked_event(channel.channel_id, user_id)
+    if parked and (events.timestamp_ms(parked), events.event_id(parked)) < (timestamp, event_id):
+        rt.state.unpark(channel.channel_id, user_id)  # they blocked before we could register
     resolved = resolve_customer(rt, channel, user_id)
     if resolved is None:
         log.info("unfollow from a user Capillary does not know; nothing to opt out")

@@ -137,6 +137,10 @@ class StateStore:
         raw, _ = pipe.execute()
         return json.loads(raw) if raw else None
 
+    def parked_event(self, channel_id: str, user_id: str) -> dict | None:
+        raw = self.client.hget(f"{P}parked", f"{channel_id}:{user_id}")
+        return json.loads(raw) if raw else None
+
     def parked(self) -> dict[str, dict]:
         return {k: json.loads(v) for k, v in self.client.hgetall(f"{P}parked").items()}
 

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
 
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, database_url
 from workers.embedded_redis import EmbeddedRedis
+from workers.redis_conn import redis_client
+
+# Each system gets a Redis database of its own, so one system's worker never takes another's
+# messages. 1 is the session stack's; 7, 9 and 12 belong to the CLI, linking and observability
+# modules; fresh stacks take turns with the rest.
+SESSION_DB = 1
+_fresh_dbs = itertools.cycle([2, 3, 4, 5, 6, 8, 10, 11, 13, 14, 15])
+
+
+def clean_database(redis_url: str, db: int) -> str:
+    url = database_url(redis_url, db)
+    redis_client(url).flushdb()
+    return url
 
 
 def pytest_collection_modifyitems(items):
@@ -29,7 +43,7 @@ def redis_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def stack(redis_url, tmp_path_factory):
     """One shared system for the end-to-end tests; tests keep apart by unique user ids."""
-    stack = Stack(redis_url, tmp_path_factory.mktemp("logs"))
+    stack = Stack(clean_database(redis_url, SESSION_DB), tmp_path_factory.mktemp("logs"))
     try:
         stack.start_sandboxes()
         stack.start_web()
@@ -45,7 +59,7 @@ def fresh_stack(redis_url, tmp_path):
     stacks: list[Stack] = []
 
     def make(**env: str) -> Stack:
-        stack = Stack(redis_url, tmp_path, **env)
+        stack = Stack(clean_database(redis_url, next(_fresh_dbs)), tmp_path, **env)
         stacks.append(stack)
         return stack.start_sandboxes()
 

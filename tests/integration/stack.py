@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
@@ -37,6 +38,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def database_url(url: str, db: int) -> str:
+    """The same Redis server, another database."""
+    return urlparse(url)._replace(path=f"/{db}").geturl()
 
 
 class Proc:
@@ -92,6 +98,7 @@ class Stack:
             "LINE_CHANNELS": channels_json(),
             "LINE_API_BASE_URL": self.line_url,
             "CAPILLARY_RATE_LIMIT_RPM": "100000",
+            "LINECAP_WORKER_METRICS_PORT": "0",
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self.env_overrides)

@@ -67,7 +67,7 @@ def test_follow_of_instore_customer_attaches_line_to_same_customer(stack):
     assert profile(customers[0], "INSTORE")["firstName"] == "Existing"
 
 
-def test_follow_with_known_mobile_attaches_to_existing_mobile_customer(stack, redis_url):
+def test_follow_with_known_mobile_attaches_to_existing_mobile_customer(stack):
     from workers.redis_conn import redis_client
     from workers.state import StateStore
 
@@ -77,7 +77,7 @@ def test_follow_with_known_mobile_attaches_to_existing_mobile_customer(stack, re
         "loyaltyInfo": {"loyaltyType": "non_loyalty"},
         "profiles": [{"source": "INSTORE", "identifiers": [{"type": "mobile", "value": mobile}]}]})
     assert seeded.status_code == 200, seeded.text
-    StateStore(redis_client(redis_url), 60, 60, 60).remember_identity(user, mobile)
+    StateStore(redis_client(stack.redis_url), 60, 60, 60).remember_identity(user, mobile)
     stack.send([follow_event(user)])
     customers = wait_until(lambda: [c for c in stack.customers_with(user)
                                     if profile(c, "LINE")], message="attached")

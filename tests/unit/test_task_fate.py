@@ -137,6 +137,25 @@ def test_park_strategy_waits_for_a_mobile(runtime, sandbox):
     assert apply_event(runtime, CHANNEL_ID, follow_event(user)) == "parked"
     assert sandbox.customers() == []
     assert f"{CHANNEL_ID}:{user}" in runtime.state.parked()
+    # A mobile arrives (CLI register / import / link) and the parked follow is sent again.
+    runtime.state.remember_identity(user, "66812345670")
+    parked = runtime.state.unpark(CHANNEL_ID, user)
+    assert apply_event(runtime, CHANNEL_ID, parked) == "applied"
+    [customer] = sandbox.customers()
+    assert {i["value"] for p in customer["profiles"] for i in p["identifiers"]} >= {
+        "66812345670", user}
+
+
+def test_unfollow_drops_an_older_parked_follow_but_not_a_newer_one(runtime, sandbox):
+    from dataclasses import replace
+
+    runtime.settings = replace(runtime.settings, unknown_user_strategy="park")
+    user = new_user_id()
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=1000, kind="unfollow"))
+    assert runtime.state.parked_event(CHANNEL_ID, user) is not None
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=3000, kind="unfollow"))
+    assert runtime.state.parked_event(CHANNEL_ID, user) is None
 
 
 def test_re_running_after_a_crash_between_registrations_makes_one_customer(runtime, sandbox):
