@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import ConfigError, Settings, load_settings
+from config import Settings, settings_or_exit
 
 
 def create_app(settings: Settings | None = None, publisher=None, redis_client=None,
                celery_app=None) -> Flask:
     """Build the receiver. Tests may hand in settings, a publisher, Redis and a Celery app."""
     if settings is None:
-        settings = _settings_or_exit()
+        # 4 is gunicorn's "app failed to load": the master stops instead of rebooting workers.
+        settings = settings_or_exit(exit_code=4)
         from workers.logs import configure_logging, settings_secrets
 
         configure_logging(secrets=settings_secrets(settings))
@@ -53,12 +52,3 @@ def create_app(settings: Settings | None = None, publisher=None, redis_client=No
     # users to must be the public https ones, not the dyno's.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     return app
-
-
-def _settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        print(f"linecap: configuration error: {exc}", file=sys.stderr)
-        # 4 is gunicorn's "app failed to load": the master stops instead of rebooting workers.
-        raise SystemExit(4) from None

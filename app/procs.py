@@ -20,6 +20,8 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
+from workers.process_safety import die_with_parent
+
 _COLORS = ("36", "33", "32", "35", "34", "31", "96", "93")
 
 
@@ -244,26 +246,6 @@ class StopSignals:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
         self._old.clear()
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn that has Linux SIGTERM the child if the supervisor is killed (kill -9).
-
-    Only from the main thread: the kernel ties the signal to the creating thread's life.
-    """
-    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def set_pdeathsig() -> None:
-        prctl(1, signal.SIGTERM)  # 1 == PR_SET_PDEATHSIG
-
-    return set_pdeathsig
 
 
 def describe_exit(code: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -125,6 +126,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "more than 10 s, or Redis redelivers retries while they wait"
         )
     return settings
+
+
+def settings_or_exit(exit_code: int = 2) -> Settings:
+    """Settings from the environment, or one line on stderr and SystemExit(exit_code)."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"linecap: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(exit_code) from None
 
 
 def _redis_url(env: Mapping[str, str]) -> str:

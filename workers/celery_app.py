@@ -6,12 +6,10 @@ with one line naming the bad variable if they are wrong.
 
 from __future__ import annotations
 
-import sys
-
 from celery import Celery
 from celery.signals import setup_logging
 
-from config import ConfigError, Settings, load_settings
+from config import Settings, settings_or_exit
 from workers.queues import EVENTS_QUEUE, IMPORTS_QUEUE, LINKING_QUEUE, PROCESS_EVENT_TASK
 
 
@@ -53,18 +51,10 @@ def celery_config(settings: Settings) -> dict:
 
 def make_celery(settings: Settings | None = None) -> Celery:
     if settings is None:
-        settings = _settings_or_exit()
+        settings = settings_or_exit()
     app = Celery("linecap", include=["tasks.events", "tasks.imports", "tasks.link_tasks"])
     app.conf.update(celery_config(settings))
     return app
-
-
-def _settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        print(f"linecap: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 @setup_logging.connect
@@ -72,7 +62,7 @@ def _json_logs(**_kwargs) -> None:
     """Workers log JSON lines like the web process, secrets redacted."""
     from workers.logs import configure_logging, settings_secrets
 
-    configure_logging(secrets=settings_secrets(_settings_or_exit()))
+    configure_logging(secrets=settings_secrets(settings_or_exit()))
 
 
 _default_app: Celery | None = None

@@ -15,16 +15,15 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from workers.process_safety import die_with_parent
 
 LOG_FILE = "redis.log"
 CONFIG_FILE = "redis.conf"
@@ -136,7 +135,7 @@ class EmbeddedRedis:
                     stderr=subprocess.STDOUT,
                     cwd=self.data_dir,
                     start_new_session=True,  # Ctrl-C goes to our supervisor, which stops us last
-                    preexec_fn=_parent_death_signal(),
+                    preexec_fn=die_with_parent(),
                 )
             except OSError as exc:
                 raise EmbeddedRedisError(f"cannot run redis-server {binary!r}: {exc}") from None
@@ -262,26 +261,6 @@ def _quote(value: str) -> str:
     """A redis.conf string literal (double-quoted, backslashes and quotes escaped)."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
-
-
-def _parent_death_signal() -> Callable[[], None] | None:
-    """On Linux, have the kernel SIGTERM the server if we die without cleaning up (kill -9).
-
-    Only from the main thread: the kernel ties the signal to the creating thread's life.
-    """
-    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def set_pdeathsig() -> None:
-        prctl(1, signal.SIGTERM)  # 1 == PR_SET_PDEATHSIG
-
-    return set_pdeathsig
 
 
 @atexit.register

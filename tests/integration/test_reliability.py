@@ -13,7 +13,7 @@ import time
 import requests
 
 from tests.helpers import SOURCE_ACCOUNT_ID, follow_event, new_user_id
-from tests.integration.stack import Stack, dump, wait_until
+from tests.integration.stack import Proc, Stack, dump, wait_until
 from workers.embedded_redis import EmbeddedRedis
 from workers.redis_conn import redis_client
 from workers.state import StateStore
@@ -56,6 +56,19 @@ def settle(stack: Stack, user: str, status: str, timeout: float = 30) -> list[di
     wait_until(lambda: line_status(stack, user) == status, timeout, message=f"{status}")
     time.sleep(1.5)  # let any stray duplicate run, so a double apply would show
     return stack.customers_with(user)
+
+
+def follow_stopped_between_registrations(fresh_stack) -> tuple[Stack, Proc, str]:
+    """A slow Capillary and one worker, caught after INSTORE is registered and before LINE."""
+    stack = fresh_stack(**FAST_RETRIES)
+    stack.start_web()
+    worker = stack.start_worker(concurrency=1)
+    user = new_user_id()
+    stack.faults(latency_ms=2500)
+    stack.send([follow_event(user)])
+    wait_until(lambda: registrations(calls_about(stack, user)) == ["INSTORE"], 20,
+               message="INSTORE registered")
+    return stack, worker, user
 
 
 def test_same_event_three_times_applies_once(fresh_stack):
@@ -102,15 +115,7 @@ def test_reverse_order_ends_in_latest_state(fresh_stack):
 
 def test_pool_process_killed_mid_registration_recovers(fresh_stack):
     """SIGKILL of the child running the task: Celery requeues it at once (reject on lost)."""
-    stack = fresh_stack(**FAST_RETRIES)
-    stack.start_web()
-    worker = stack.start_worker(concurrency=1)
-    user = new_user_id()
-    stack.faults(latency_ms=2500)
-    stack.send([follow_event(user)])
-    # Wait until INSTORE is registered (the call has finished) and LINE has not been.
-    wait_until(lambda: registrations(calls_about(stack, user)) == ["INSTORE"], 20,
-               message="INSTORE registered")
+    stack, worker, user = follow_stopped_between_registrations(fresh_stack)
     children = _children(worker.popen.pid)
     assert children, "prefork pool child not found"
     for pid in children:
@@ -124,14 +129,7 @@ def test_pool_process_killed_mid_registration_recovers(fresh_stack):
 def test_whole_worker_killed_mid_registration_recovers_after_restart(fresh_stack):
     """SIGKILL of the worker and its pool: the message comes back after the visibility timeout
     and a new worker finishes the registration without a second customer."""
-    stack = fresh_stack(**FAST_RETRIES)
-    stack.start_web()
-    worker = stack.start_worker(concurrency=1)
-    user = new_user_id()
-    stack.faults(latency_ms=2500)
-    stack.send([follow_event(user)])
-    wait_until(lambda: registrations(calls_about(stack, user)) == ["INSTORE"], 20,
-               message="INSTORE registered")
+    stack, worker, user = follow_stopped_between_registrations(fresh_stack)
     worker.kill()
     stack.faults(latency_ms=0)
     stack.start_worker(concurrency=2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from werkzeug.serving import make_server
+from app.sandbox.serve import serve
 
 from . import SandboxConfig, create_sandbox_app
 
@@ -40,15 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server(args.host, args.port, create_sandbox_app(config), threaded=True)
-    print(f"capillary sandbox listening on http://{args.host}:{server.port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
+    serve(create_sandbox_app(config), args.host, args.port, "capillary sandbox listening on {url}")
 
 if __name__ == "__main__":
     main()

@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-from types import FrameType
 
-from werkzeug.serving import make_server
+from app.sandbox.serve import serve
 
 from . import create_line_sandbox_app
 from .config import LineSandboxConfig
@@ -66,23 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         app = create_line_sandbox_app(config)
     except ValueError as exc:
         raise SystemExit(f"invalid channels: {exc}") from None
-    server = make_server(args.host, args.port, app, threaded=True)
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _stop)
     ids = ",".join(str(c.get("channel_id")) for c in config.channels if isinstance(c, dict))
-    print(
-        f"LINE sandbox listening on http://{args.host}:{server.server_port} (channels: {ids})",
-        flush=True,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(app, args.host, args.port, f"LINE sandbox listening on {{url}} (channels: {ids})")
     return 0
 
 
