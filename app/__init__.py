@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None, publisher=None, redis_client=No
     if redis_client is None:
         from workers.redis_conn import redis_client as make_client
 
-        redis_client = make_client(settings.redis_url, socket_timeout=2.0)
+        redis_client = make_client(settings.redis_url, socket_timeout=2.0, fail_fast=True)
     if celery_app is None:
         from workers.celery_app import make_celery
 

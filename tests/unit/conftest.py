@@ -16,7 +16,8 @@ class ThreadedSandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.server = make_server("127.0.0.1", 0, create_sandbox_app(config), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def faults(self, **settings) -> None:

@@ -136,8 +136,8 @@ def test_health_and_readiness(client):
 
 
 def test_readiness_fails_when_redis_is_down(publisher):
-    import redis
+    from workers.redis_conn import redis_client
 
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    dead = redis_client("redis://127.0.0.1:1/0", fail_fast=True)
     app = create_app(make_settings(), publisher=publisher, redis_client=dead)
     assert app.test_client().get("/readyz").status_code == 503
