@@ -26,9 +26,13 @@ def write_local_env(environ: Mapping[str, str], path: Path = LOCAL_ENV_FILE) -> 
 
 
 def load_local_env(environ: MutableMapping[str, str] | None = None,
-                   path: Path = LOCAL_ENV_FILE) -> bool:
-    """Fill unset variables from the file when REDIS_URL is unset; True if it was read."""
+                   path: Path | None = None) -> bool:
+    """Fill unset variables from the file when REDIS_URL is unset; True if it was read.
+
+    LINECAP_LOCAL_ENV_FILE names another file (the tests point it nowhere).
+    """
     env = os.environ if environ is None else environ
+    path = path or Path(env.get("LINECAP_LOCAL_ENV_FILE", LOCAL_ENV_FILE))
     if env.get("REDIS_URL") or not path.is_file():
         return False
     for line in path.read_text().splitlines():

@@ -27,6 +27,7 @@ from app.cli import (
 )
 from app.cli.output import NOT_OK, PREREQUISITE, CliError, error_line
 from config import ConfigError
+from config.local_env import load_local_env
 from workers.errors import (
     ConfigurationError,
     CredentialsError,
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "up":
+        load_local_env()  # what a running `linecap up` set, for commands in another terminal
     try:
         return args.handler(args)
     except CliError as exc:

@@ -31,3 +31,16 @@ def test_local_env_round_trip_never_overrides_set_variables(tmp_path):
     assert load_local_env(env, path)
     assert env == {"LINE_CHANNELS": "mine", "REDIS_URL": "redis://x"}
     assert not load_local_env({"REDIS_URL": "set"}, path)
+
+
+def test_cli_reads_the_local_env_of_a_running_stack(tmp_path, monkeypatch, capsys):
+    from app.cli.main import main
+
+    path = write_local_env({"REDIS_URL": "redis://127.0.0.1:1/0"}, tmp_path / "local.env")
+    for name in ("REDIS_URL", "CAPILLARY_BASE_URL", "LINE_CHANNELS", "LINE_CHANNEL_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LINECAP_LOCAL_ENV_FILE", str(path))
+    assert main(["channels"]) == 2
+    error = capsys.readouterr().err
+    assert "REDIS_URL" not in error  # read from the file; the next missing one is named
+    assert "CAPILLARY_BASE_URL is not set" in error
