@@ -61,9 +61,10 @@ def _receive(channel: LineChannel) -> Response:
     if problem:
         log.warning("webhook refused: %s", problem, extra={"channel": channel.channel_id})
         return _answer(400, problem, "malformed")
-    wanted = [e for e in batch if events.event_type(e) in events.HANDLED_EVENT_TYPES]
+    wanted = [events.without_reply_token(e) for e in batch
+              if events.event_type(e) in events.HANDLED_EVENT_TYPES]
     for event in batch:
-        if event not in wanted:
+        if events.event_type(event) not in events.HANDLED_EVENT_TYPES:
             log.info("event acknowledged, not handled", extra={
                 "channel": channel.channel_id, "event_type": events.event_type(event),
                 "webhook_event_id": events.event_id(event)})
@@ -79,7 +80,7 @@ def _receive(channel: LineChannel) -> Response:
             "webhook_event_id": events.event_id(event)})
     metrics = current_app.extensions.get("linecap.metrics")
     if metrics is not None:
-        metrics.events_received(channel.channel_id, batch, wanted)
+        metrics.events_received(channel.channel_id, batch)
     return _answer(200, outcome="accepted")
 
 

@@ -39,3 +39,9 @@ def user_id(event: dict[str, Any]) -> str | None:
 def timestamp_ms(event: dict[str, Any]) -> int:
     value = event.get("timestamp")
     return int(value) if isinstance(value, int | float) else 0
+
+
+def without_reply_token(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as queued: linecap never replies, so the reply token (a short-lived credential
+    to message the user) is not carried into the broker, logs or the dead-letter store."""
+    return {key: value for key, value in event.items() if key != "replyToken"}

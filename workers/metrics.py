@@ -121,11 +121,11 @@ class Metrics:
     def webhook_request(self, outcome: str) -> None:
         self._webhook_requests.labels(outcome).inc()
 
-    def events_received(self, channel_id: str, batch: list[dict[str, Any]],
-                        wanted: list[dict[str, Any]]) -> None:
-        enqueued = {id(event) for event in wanted}
+    def events_received(self, channel_id: str, batch: list[dict[str, Any]]) -> None:
+        """Every event of an accepted request; the handled types were enqueued."""
         for event in batch:
-            enqueued_label = "true" if id(event) in enqueued else "false"
+            handled = events.event_type(event) in events.HANDLED_EVENT_TYPES
+            enqueued_label = "true" if handled else "false"
             self._events_received.labels(event_type_label(event), channel_id,
                                          enqueued_label).inc()
 
