@@ -143,6 +143,9 @@ def _redis_url(env: Mapping[str, str]) -> str:
         raise ConfigError("REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
     if urlparse(url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+    from config.redis_tls import tls_options  # here: config.redis_tls imports ConfigError
+
+    tls_options(url)  # a bad ssl_cert_reqs stops start-up here, in one line
     return url
 
 

@@ -10,11 +10,12 @@ from celery import Celery
 from celery.signals import setup_logging
 
 from config import Settings, settings_or_exit
+from config.redis_tls import tls_options
 from workers.queues import EVENTS_QUEUE, IMPORTS_QUEUE, LINKING_QUEUE, PROCESS_EVENT_TASK
 
 
 def celery_config(settings: Settings) -> dict:
-    return {
+    config = {
         "broker_url": settings.redis_url,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
@@ -47,6 +48,13 @@ def celery_config(settings: Settings) -> dict:
         "worker_hijack_root_logger": False,
         "broker_pool_limit": 10,
     }
+    tls = tls_options(settings.redis_url)
+    if tls is not None:
+        # rediss:// read as redis-py reads it: verify unless the URL says ssl_cert_reqs=none.
+        # kombu lets the URL's ssl_* query replace this (same values), but with none in the
+        # URL it would fall back to CERT_NONE, trusting any certificate. Flower reads only this.
+        config["broker_use_ssl"] = tls
+    return config
 
 
 def make_celery(settings: Settings | None = None) -> Celery:

@@ -82,3 +82,9 @@ def test_secrets_hidden_from_repr():
     settings = load_settings(base_env())
     assert "0123456789abcdef" not in repr(settings)
     assert "sandbox-password" not in repr(settings)
+
+
+def test_bad_tls_option_in_redis_url_is_named_without_the_password():
+    with pytest.raises(ConfigError) as info:
+        load_settings(base_env(REDIS_URL="rediss://:hunter2-pass@h:6380/0?ssl_cert_reqs=maybe"))
+    assert "REDIS_URL ssl_cert_reqs" in str(info.value) and "hunter2" not in str(info.value)
