@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, publisher=None, redis_client=No
     if publisher is None:
         from app.publisher import CeleryEventPublisher
 
-        publisher = CeleryEventPublisher(celery_app)
+        publisher = CeleryEventPublisher(celery_app, probe=redis_client.ping)
     from workers.dead_letters import DeadLetterStore
     from workers.metrics import get_metrics
 

@@ -6,6 +6,8 @@ once, and LINE redelivers the whole request (duplicates are dropped by the worke
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from kombu.exceptions import KombuError, OperationalError
@@ -23,10 +25,35 @@ class EventPublisher(Protocol):
 
 
 class CeleryEventPublisher:
-    def __init__(self, celery_app) -> None:
+    """Publishes through Celery; after a broker failure, checks the broker first for a while.
+
+    kombu's Redis connections retry a refused connection with backoff (about 6 s here), which
+    would hold every gunicorn thread for that long during an outage. After one failure, each
+    request first asks `probe` (a Redis PING without retries); while that fails the answer is
+    an immediate 503, and the first success closes the circuit again.
+    """
+
+    def __init__(self, celery_app, probe: Callable[[], object] | None = None,
+                 suspect_seconds: float = 30.0) -> None:
         self._celery = celery_app
+        self._probe = probe
+        self._suspect_seconds = suspect_seconds
+        self._suspect_until = 0.0
 
     def publish(self, channel_id: str, batch: list[dict[str, Any]]) -> None:
+        if self._probe is not None and time.monotonic() < self._suspect_until:
+            try:
+                self._probe()
+            except Exception as exc:  # any failure to reach the broker: do not try to publish
+                raise BrokerUnavailable(type(exc).__name__) from None
+            self._suspect_until = 0.0
+        try:
+            self._send(channel_id, batch)
+        except BrokerUnavailable:
+            self._suspect_until = time.monotonic() + self._suspect_seconds
+            raise
+
+    def _send(self, channel_id: str, batch: list[dict[str, Any]]) -> None:
         try:
             for event in batch:
                 self._celery.send_task(
