@@ -1,0 +1,77 @@
+"""Fill the broker queue before a worker starts, then time how fast the worker empties it.
+
+Filling first means the figure is the worker's rate alone: not the publisher's, and not the
+worker's start-up (the clock starts when the first message leaves the queue).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+
+from app.publisher import CeleryEventPublisher
+from bench.procs import BenchError
+from config import load_settings
+from workers import events as event_fields
+from workers.celery_app import make_celery
+from workers.queues import EVENTS_QUEUE
+
+NOOP_TASK = "bench.noop"  # the baseline task (bench.noop_app)
+UNACKED_KEY = "unacked"  # kombu's Redis transport: messages delivered and not yet acked
+
+
+def publisher_app(env: dict[str, str]):
+    """A Celery app configured exactly as the receiver's, for publishing from the bench."""
+    return make_celery(load_settings(env))
+
+
+def publish_events(celery_app, channel_id: str, batch: list[dict[str, Any]]) -> None:
+    """The receiver's own publisher: one message per event, task id = webhookEventId."""
+    publisher = CeleryEventPublisher(celery_app)
+    for start in range(0, len(batch), 100):
+        publisher.publish(channel_id, batch[start:start + 100])
+
+
+def publish_noop(celery_app, channel_id: str, batch: list[dict]) -> None:
+    """The same messages, addressed to the no-op task."""
+    for event in batch:
+        celery_app.send_task(NOOP_TASK, kwargs={"channel_id": channel_id, "event": event},
+                             task_id=event_fields.event_id(event), queue=EVENTS_QUEUE,
+                             retry=False)
+
+
+def watch_drain(client: redis.Redis, total: int, timeout: float,
+                poll: float = 0.01) -> dict[str, float]:
+    """Seconds from the first message leaving the queue to nothing queued or unacked."""
+    started = time.perf_counter()
+    first: float | None = None
+    commands = 0  # our own polling, for whoever counts Redis commands
+    while True:
+        queued = client.llen(EVENTS_QUEUE)
+        commands += 1
+        now = time.perf_counter()
+        if first is None and queued < total:
+            first = now
+        commands += queued == 0
+        if queued == 0 and client.hlen(UNACKED_KEY) == 0:
+            break
+        if now - started > timeout:
+            raise BenchError(f"queue not drained after {timeout:g}s ({queued} still queued)")
+        time.sleep(poll)
+    seconds = now - (first if first is not None else started)
+    return {"seconds": seconds, "events": total, "rate": total / seconds if seconds else 0.0,
+            "poll_commands": commands}
+
+
+def outcomes(client: redis.Redis, event_ids: Iterable[str]) -> dict[str, int]:
+    """How each event ended, as linecap recorded it (`linecap:event:<id>`)."""
+    ids = list(event_ids)
+    counts: Counter[str] = Counter()
+    for start in range(0, len(ids), 1000):
+        keys = [f"linecap:event:{i}" for i in ids[start:start + 1000]]
+        counts.update(value or "missing" for value in client.mget(keys))
+    return dict(counts)
