@@ -54,15 +54,21 @@ class CeleryEventPublisher:
             raise
 
     def _send(self, channel_id: str, batch: list[dict[str, Any]]) -> None:
+        """One producer for the whole batch; a short kwargsrepr so Celery does not saferepr
+        every event for Flower and the worker's log (the full event is in the message)."""
         try:
-            for event in batch:
-                self._celery.send_task(
-                    PROCESS_EVENT_TASK,
-                    kwargs={"channel_id": channel_id, "event": event},
-                    task_id=events.event_id(event),
-                    queue=EVENTS_QUEUE,
-                    retry=False,
-                )
+            with self._celery.producer_or_acquire() as producer:
+                for event in batch:
+                    event_id = events.event_id(event)
+                    self._celery.send_task(
+                        PROCESS_EVENT_TASK,
+                        kwargs={"channel_id": channel_id, "event": event},
+                        kwargsrepr=f"{events.event_type(event)} {event_id} channel {channel_id}",
+                        task_id=event_id,
+                        queue=EVENTS_QUEUE,
+                        retry=False,
+                        producer=producer,
+                    )
         except (OperationalError, KombuError, OSError) as exc:
             raise BrokerUnavailable(type(exc).__name__) from None
         except Exception as exc:  # redis-py errors surface unwrapped on some paths

@@ -72,6 +72,7 @@ class Settings:
     max_inline_budget_wait_seconds: float = 2.0
     webhook_max_body_bytes: int = 1024 * 1024
     ops_api_keys: tuple[str, ...] = field(default=(), repr=False)
+    task_sent_events: bool = True
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     link_nonce_ttl_seconds: int = 3600
     link_login_url: str = ""
@@ -116,6 +117,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_inline_budget_wait_seconds=_float(env, "LINECAP_MAX_INLINE_BUDGET_WAIT_SECONDS", 2.0),
         port=_int(env, "PORT", 8000, minimum=1),
         ops_api_keys=_key_list(env, "LINECAP_OPS_API_KEYS"),
+        task_sent_events=_choice(env, "LINECAP_TASK_SENT_EVENTS", ("1", "0"), "1") == "1",
         api_keys=_key_list(env, "LINECAP_API_KEYS"),
         link_nonce_ttl_seconds=_int(env, "LINECAP_LINK_NONCE_TTL_SECONDS", 3600, minimum=60),
         link_login_url=_http_url(env, "LINECAP_LINK_LOGIN_URL"),

@@ -44,7 +44,9 @@ def celery_config(settings: Settings) -> dict:
             "linecap.import_*": {"queue": IMPORTS_QUEUE},
         },
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Flower shows a task from the moment it is queued (find a webhookEventId still
+        # waiting); costs the receiver a second publish per event (see docs/BENCHMARKS.md).
+        "task_send_sent_event": settings.task_sent_events,
         "worker_hijack_root_logger": False,
         "broker_pool_limit": 10,
     }

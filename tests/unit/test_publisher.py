@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from kombu.exceptions import OperationalError
 
@@ -12,9 +14,16 @@ class FlakyCelery:
     def __init__(self) -> None:
         self.down = False
         self.calls: list[str] = []
+        self.reprs: list[str] = []
 
-    def send_task(self, name, kwargs, task_id, queue, retry):
+    @contextmanager
+    def producer_or_acquire(self):
+        yield "producer"
+
+    def send_task(self, name, kwargs, task_id, queue, retry, kwargsrepr, producer):
+        assert producer == "producer"
         self.calls.append(task_id)
+        self.reprs.append(kwargsrepr)
         if self.down:
             raise OperationalError("Error 111 connecting")
 
@@ -33,8 +42,10 @@ class Probe:
 
 def test_each_event_is_one_message_with_its_event_id_as_task_id():
     celery = FlakyCelery()
-    CeleryEventPublisher(celery).publish("c", [{"webhookEventId": "A"}, {"webhookEventId": "B"}])
+    CeleryEventPublisher(celery).publish("c", [{"webhookEventId": "A", "type": "follow"},
+                                               {"webhookEventId": "B", "type": "unfollow"}])
     assert celery.calls == ["A", "B"]
+    assert celery.reprs == ["follow A channel c", "unfollow B channel c"]
 
 
 def test_after_a_failure_the_probe_answers_instead_of_the_slow_publish():
