@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,21 @@ class AddResult:
     combined: bool  # warning 8050: the profile was attached to an existing customer
 
 
+def capillary_session(base_url: str) -> requests.Session:
+    """A pooled session whose proxy and CA settings are read from the environment once.
+
+    requests otherwise re-reads them on every call (7 % of a worker's CPU in the drain
+    profile); HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE still apply, as of start-up.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
+        "CURL_CA_BUNDLE") or True
+    session.headers["Content-Type"] = "application/json"
+    return session
+
+
 class CapillaryClient:
     def __init__(self, transport: CapillaryTransport) -> None:
         self.transport = transport
@@ -37,8 +53,7 @@ class CapillaryClient:
     @classmethod
     def from_settings(cls, settings: Settings, limiter: SharedRateLimiter | None,
                       observe: ResponseObserver | None = None) -> CapillaryClient:
-        session = requests.Session()
-        session.headers["Content-Type"] = "application/json"
+        session = capillary_session(settings.capillary_base_url)
         auth = CapillaryAuthenticator(settings.capillary_base_url, settings.capillary_auth,
                                       session, settings.capillary_timeout_seconds)
         transport = CapillaryTransport(settings.capillary_base_url, auth, session, limiter,

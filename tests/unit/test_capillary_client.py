@@ -121,3 +121,17 @@ def test_every_attempt_takes_from_the_shared_budget(sandbox, fake_redis):
     with pytest.raises(ComeBackLater):
         client.lookup("INSTORE", "mobile", "66800000002")
     assert len(sandbox.calls()) == 3
+
+
+def test_session_reads_proxy_and_ca_settings_once(monkeypatch):
+    from workers.capillary import capillary_session
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/brand-ca.pem")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = capillary_session("https://eu.api.capillarytech.com")
+    assert session.proxies.get("https") == "http://proxy.internal:3128"
+    assert session.verify == "/etc/ssl/brand-ca.pem" and session.trust_env is False
+    monkeypatch.setenv("NO_PROXY", "capillarytech.com")
+    assert capillary_session("https://eu.api.capillarytech.com").proxies == {}
