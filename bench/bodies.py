@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
-import uuid
 from collections.abc import Sequence
 
+from app.sandbox.line.events import make_follow_event, make_unfollow_event
 from app.signature import sign
 
 CHANNEL_ID = "1650000001"
@@ -30,18 +29,9 @@ def new_user_id() -> str:
 
 def line_event(user_id: str, kind: str = "follow", timestamp: int | None = None) -> dict:
     """One follow/unfollow event shaped as LINE sends it, with a fresh webhookEventId."""
-    event = {
-        "type": kind,
-        "mode": "active",
-        "timestamp": timestamp or int(time.time() * 1000),
-        "source": {"type": "user", "userId": user_id},
-        "webhookEventId": uuid.uuid4().hex.upper()[:26],
-        "deliveryContext": {"isRedelivery": False},
-    }
     if kind == "follow":
-        event["replyToken"] = secrets.token_hex(16)
-        event["follow"] = {"isUnblocked": False}
-    return event
+        return make_follow_event(user_id, timestamp_ms=timestamp)
+    return make_unfollow_event(user_id, timestamp_ms=timestamp)
 
 
 def signed_request(events: list[dict], secret: str = CHANNEL_SECRET) -> tuple[bytes, str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import uuid
 
+from app.sandbox.line.events import make_follow_event, make_unfollow_event
 from app.signature import sign
 from config import Settings, load_settings
 
@@ -49,18 +49,10 @@ def new_event_id() -> str:
 
 def follow_event(user_id: str, timestamp: int | None = None, event_id: str | None = None,
                  kind: str = "follow") -> dict:
-    event = {
-        "type": kind,
-        "mode": "active",
-        "timestamp": timestamp or int(time.time() * 1000),
-        "source": {"type": "user", "userId": user_id},
-        "webhookEventId": event_id or new_event_id(),
-        "deliveryContext": {"isRedelivery": False},
-    }
+    """A follow or unfollow shaped as LINE sends it (the fake LINE platform's own builders)."""
     if kind == "follow":
-        event["replyToken"] = secrets.token_hex(16)
-        event["follow"] = {"isUnblocked": False}
-    return event
+        return make_follow_event(user_id, timestamp_ms=timestamp, event_id=event_id)
+    return make_unfollow_event(user_id, timestamp_ms=timestamp, event_id=event_id)
 
 
 def signed_body(events: list[dict], secret: str = CHANNEL_SECRET) -> tuple[bytes, dict]:
