@@ -54,10 +54,12 @@ class CeleryEventPublisher:
             raise
 
     def _send(self, channel_id: str, batch: list[dict[str, Any]]) -> None:
-        """One producer for the whole batch; a short kwargsrepr so Celery does not saferepr
+        """A request's messages (and their task-sent events) go to Redis in one pipelined
+        round trip through kombu's `Producer.batch()`; a failure anywhere in it is a 503 and
+        LINE redelivers the whole request. A short kwargsrepr so Celery does not saferepr
         every event for Flower and the worker's log (the full event is in the message)."""
         try:
-            with self._celery.producer_or_acquire() as producer:
+            with self._celery.producer_or_acquire() as producer, producer.batch():
                 for event in batch:
                     event_id = events.event_id(event)
                     self._celery.send_task(

@@ -68,6 +68,12 @@ def fresh_stack(redis_url, tmp_path):
         stack.stop()
 
 
+@pytest.fixture
+def fresh_redis_db(redis_url) -> str:
+    """An emptied Redis database of its own, for tests that need Redis but no processes."""
+    return clean_database(redis_url, next(_fresh_dbs))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
