@@ -70,6 +70,10 @@ class CeleryEventPublisher:
                         queue=EVENTS_QUEUE,
                         retry=False,
                         producer=producer,
+                        # The message goes straight to the queue's Redis list (Celery's direct
+                        # routing); the worker declares its queues, so skipping kombu's
+                        # per-message declare check saves ~10 % of a 5-event request's CPU.
+                        declare=[],
                     )
         except (OperationalError, KombuError, OSError) as exc:
             raise BrokerUnavailable(type(exc).__name__) from None

@@ -45,7 +45,7 @@ class FlakyCelery:
     def producer_or_acquire(self):
         yield self.producer
 
-    def send_task(self, name, kwargs, task_id, queue, retry, kwargsrepr, producer):
+    def send_task(self, name, kwargs, task_id, queue, retry, kwargsrepr, producer, declare):
         assert producer is self.producer and producer.in_batch, "published outside a batch"
         self.calls.append(task_id)
         self.reprs.append(kwargsrepr)
