@@ -77,6 +77,8 @@ class Settings:
     link_nonce_ttl_seconds: int = 3600
     link_login_url: str = ""
     port: int = 8000
+    worker_metrics_port: int = 9808  # 0 = no endpoint
+    worker_metrics_host: str = "0.0.0.0"
 
     def channel(self, channel_id: str) -> LineChannel | None:
         return next((c for c in self.channels if c.channel_id == channel_id), None)
@@ -115,7 +117,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         customer_cache_ttl_seconds=_int(env, "LINECAP_CUSTOMER_CACHE_TTL_SECONDS", 86400),
         user_lock_seconds=_int(env, "LINECAP_USER_LOCK_SECONDS", 60, minimum=5),
         max_inline_budget_wait_seconds=_float(env, "LINECAP_MAX_INLINE_BUDGET_WAIT_SECONDS", 2.0),
-        port=_int(env, "PORT", 8000, minimum=1),
+        port=_int(env, "PORT", 8000, minimum=1, maximum=65535),
+        worker_metrics_port=_int(env, "LINECAP_WORKER_METRICS_PORT", 9808, maximum=65535),
+        worker_metrics_host=env.get("LINECAP_WORKER_METRICS_HOST", "").strip() or "0.0.0.0",
         ops_api_keys=_key_list(env, "LINECAP_OPS_API_KEYS"),
         task_sent_events=_choice(env, "LINECAP_TASK_SENT_EVENTS", ("1", "0"), "1") == "1",
         api_keys=_key_list(env, "LINECAP_API_KEYS"),
@@ -242,7 +246,8 @@ def _key_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return keys
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0,
+         maximum: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -252,6 +257,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(f"{name} must be a whole number") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}")
     return value
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from typing import Any
 
 from celery import states
@@ -22,7 +21,7 @@ from celery.signals import (
 )
 from prometheus_client import start_http_server
 
-from config import ConfigError
+from config import Settings, settings_or_exit
 from workers.metrics import (
     forget_process,
     get_metrics,
@@ -33,25 +32,9 @@ from workers.queues import PROCESS_EVENT_TASK
 
 log = logging.getLogger("linecap.metrics")
 
-PORT_VAR, HOST_VAR = "LINECAP_WORKER_METRICS_PORT", "LINECAP_WORKER_METRICS_HOST"
-DEFAULT_PORT = 9808
 FINISHED_OUTCOMES = frozenset({
     "applied", "duplicate", "stale", "ignored", "parked", "unknown_user", "dead_lettered",
 })
-
-
-def worker_metrics_port(environ: Mapping[str, str] = os.environ) -> int:
-    """LINECAP_WORKER_METRICS_PORT, default 9808; 0 turns the endpoint off."""
-    raw = environ.get(PORT_VAR, "").strip()
-    if not raw:
-        return DEFAULT_PORT
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ConfigError(f"{PORT_VAR} must be a whole number (0 turns it off)") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"{PORT_VAR} must be between 0 and 65535")
-    return port
 
 
 def event_outcome(state: str | None, retval: Any) -> str:
@@ -63,12 +46,11 @@ def event_outcome(state: str | None, retval: Any) -> str:
     return "failed"
 
 
-def start_worker_metrics_server(environ: Mapping[str, str] = os.environ) -> int | None:
+def start_worker_metrics_server(settings: Settings) -> int | None:
     """Serve the summed metrics of this worker's processes; the port, or None when off."""
-    port = worker_metrics_port(environ)
+    port, host = settings.worker_metrics_port, settings.worker_metrics_host
     if port == 0:
         return None
-    host = environ.get(HOST_VAR, "").strip() or "0.0.0.0"
     start_http_server(port, addr=host, registry=multiprocess_registry())
     log.info("worker metrics served", extra={"port": port, "host": host})
     return port
@@ -84,11 +66,11 @@ def _prepare_directory(**_kwargs: Any) -> None:
 def _serve(**_kwargs: Any) -> None:
     """Main process, after the first children forked (so they do not inherit the socket).
 
-    A bad port or one in use leaves the worker processing events without an endpoint.
+    A port in use leaves the worker processing events without an endpoint.
     """
     try:
-        start_worker_metrics_server()
-    except (ConfigError, OSError) as exc:
+        start_worker_metrics_server(settings_or_exit())
+    except OSError as exc:
         log.error("worker metrics endpoint not started: %s", exc)
 
 

@@ -37,6 +37,10 @@ def test_missing_variable_is_named(drop, named):
     ("LINE_CHANNELS", json.dumps([{"name": "x"}]), "LINE_CHANNELS[0].channel_id"),
     ("LINECAP_UNKNOWN_USER_STRATEGY", "guess", "LINECAP_UNKNOWN_USER_STRATEGY"),
     ("LINECAP_VISIBILITY_TIMEOUT_SECONDS", "100", "LINECAP_VISIBILITY_TIMEOUT_SECONDS"),
+    ("LINECAP_WORKER_METRICS_PORT", "nine", "LINECAP_WORKER_METRICS_PORT"),
+    ("LINECAP_WORKER_METRICS_PORT", "-1", "LINECAP_WORKER_METRICS_PORT"),
+    ("LINECAP_WORKER_METRICS_PORT", "70000", "LINECAP_WORKER_METRICS_PORT"),
+    ("PORT", "70000", "PORT"),
 ])
 def test_bad_value_is_named(name, value, named):
     with pytest.raises(ConfigError) as info:
@@ -51,6 +55,12 @@ def test_errors_never_repeat_secret_values():
         load_settings(env)
     assert "s3cr3t-value" not in str(info.value) and "tok-value" not in str(info.value)
     assert "source_account_id" in str(info.value)
+
+
+@pytest.mark.parametrize(("raw", "port"), [("", 9808), ("0", 0), (" 9100 ", 9100)])
+def test_worker_metrics_port(raw, port):
+    settings = load_settings(base_env(LINECAP_WORKER_METRICS_PORT=raw))
+    assert settings.worker_metrics_port == port
 
 
 def test_single_channel_shorthand():

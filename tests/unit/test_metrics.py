@@ -20,7 +20,6 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app import create_app
-from config import ConfigError
 from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id, signed_body
 from workers.dead_letters import INDEX as DEAD_LETTER_INDEX
 from workers.embedded_redis import free_port
@@ -34,7 +33,7 @@ from workers.metrics import (
 )
 from workers.queue_metrics import RedisStateCollector
 from workers.queues import PROCESS_EVENT_TASK
-from workers.worker_metrics import event_outcome, worker_metrics_port
+from workers.worker_metrics import event_outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -240,14 +239,3 @@ def test_web_metrics_count_webhook_outcomes_including_too_large():
     assert web_sample(client, name, outcome="too_large") == before["too_large"] + 1
     assert web_sample(client, name, outcome="malformed") == before["malformed"]
     assert web_sample(client, "linecap_queue_depth", queue="linking") == 1
-
-
-@pytest.mark.parametrize(("raw", "port"), [("", 9808), ("0", 0), (" 9100 ", 9100)])
-def test_worker_metrics_port(raw, port):
-    assert worker_metrics_port({"LINECAP_WORKER_METRICS_PORT": raw}) == port
-
-
-@pytest.mark.parametrize("raw", ["nine", "-1", "70000"])
-def test_worker_metrics_port_refuses_nonsense(raw):
-    with pytest.raises(ConfigError, match="LINECAP_WORKER_METRICS_PORT"):
-        worker_metrics_port({"LINECAP_WORKER_METRICS_PORT": raw})
