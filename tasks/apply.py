@@ -16,6 +16,7 @@ from workers import events
 from workers.capillary import Subscription, subscription_status
 from workers.errors import ConfigurationError, LinecapError, NotFoundError, TransientError
 from workers.runtime import Runtime
+from workers.state import UserView
 
 log = logging.getLogger("linecap.apply")
 
@@ -36,22 +37,22 @@ def apply_event(rt: Runtime, channel_id: str, event: dict[str, Any]) -> str:
         log.info("event ignored", extra={"event_type": kind, "reason": "type or no userId"})
         return IGNORED
     event_id = events.event_id(event)
-    if rt.state.outcome_of(event_id):
-        return DUPLICATE
     with rt.state.user_lock(channel_id, user_id) as lock:
-        if rt.state.outcome_of(event_id):
+        # Read under the lock: no other event of this user can change it until we finish.
+        view = rt.state.user_view(event_id, channel_id, user_id)
+        if view.outcome:
             return DUPLICATE
         timestamp = events.timestamp_ms(event)
-        record = rt.state.user_record(channel_id, user_id)
+        record = view.record
         if record is not None and record.is_newer_than(timestamp, event_id):
             rt.state.mark_event(event_id, STALE)
             log.info("older than the last applied event; skipped",
                      extra={"last_applied_event": record.last_event_id})
             return STALE
         if kind == "follow":
-            outcome = _follow(rt, channel, user_id, event, lock)
+            outcome = _follow(rt, channel, user_id, event, lock, view)
         else:
-            outcome = _unfollow(rt, channel, user_id, timestamp, event_id)
+            outcome = _unfollow(rt, channel, user_id, timestamp, event_id, view)
         if outcome != PARKED:  # a parked follow is applied later, when a mobile arrives
             new_state = "followed" if kind == "follow" else "unfollowed"
             rt.state.finish_event(event_id, outcome, channel_id, user_id, timestamp, new_state)
@@ -63,8 +64,9 @@ def line_subscription(rt: Runtime, channel: LineChannel) -> Subscription:
                         channel.source_account_id)
 
 
-def _follow(rt: Runtime, channel: LineChannel, user_id: str, event: dict, lock) -> str:
-    resolved = resolve_customer(rt, channel, user_id)
+def _follow(rt: Runtime, channel: LineChannel, user_id: str, event: dict, lock,
+            view: UserView) -> str:
+    resolved = resolve_customer(rt, channel, user_id, view.cached_customer)
     if resolved is None:
         profile = _line_profile(rt, channel, user_id)
         identity = identity_for(rt, user_id, profile.get("displayName") if profile else None)
@@ -83,11 +85,11 @@ def _follow(rt: Runtime, channel: LineChannel, user_id: str, event: dict, lock) 
 
 
 def _unfollow(rt: Runtime, channel: LineChannel, user_id: str, timestamp: int,
-              event_id: str) -> str:
-    parked = rt.state.parked_event(channel.channel_id, user_id)
+              event_id: str, view: UserView) -> str:
+    parked = view.parked_event
     if parked and (events.timestamp_ms(parked), events.event_id(parked)) < (timestamp, event_id):
         rt.state.unpark(channel.channel_id, user_id)  # they blocked before we could register
-    resolved = resolve_customer(rt, channel, user_id)
+    resolved = resolve_customer(rt, channel, user_id, view.cached_customer)
     if resolved is None:
         log.info("unfollow from a user Capillary does not know; nothing to opt out")
         return UNKNOWN_USER

@@ -43,9 +43,13 @@ def lookup_line_customer(rt: Runtime, channel: LineChannel, user_id: str) -> dic
     )
 
 
-def resolve_customer(rt: Runtime, channel: LineChannel, user_id: str) -> Resolved | None:
-    """The customer holding this LINE id: from the cache, else from a Capillary lookup."""
-    cached = rt.state.cached_customer(channel.channel_id, user_id)
+def resolve_customer(rt: Runtime, channel: LineChannel, user_id: str,
+                     cached: int | None = None) -> Resolved | None:
+    """The customer holding this LINE id: from the cache, else from a Capillary lookup.
+
+    `cached` is the cache entry when the caller has just read it (None: read it here)."""
+    if cached is None:
+        cached = rt.state.cached_customer(channel.channel_id, user_id)
     if cached is not None:
         return Resolved(cached, None)
     customer = lookup_line_customer(rt, channel, user_id)

@@ -40,6 +40,16 @@ class UserRecord:
         return (self.last_timestamp, self.last_event_id) >= (timestamp, event_id)
 
 
+@dataclass(frozen=True)
+class UserView:
+    """What applying one event needs to know about its user, read in one round trip."""
+
+    outcome: str | None  # how this event already ended, if it has
+    record: UserRecord | None
+    cached_customer: int | None
+    parked_event: dict | None
+
+
 class UserLock:
     """A short lock on one (channel, user) so two of their events never call Capillary at once."""
 
@@ -84,10 +94,19 @@ class StateStore:
 
     # -- per-user order -------------------------------------------------------------------
     def user_record(self, channel_id: str, user_id: str) -> UserRecord | None:
-        data = self.client.hgetall(self._user_key(channel_id, user_id))
-        if not data:
-            return None
-        return UserRecord(int(data["ts"]), data.get("event", ""), data.get("state", ""))
+        return _user_record(self.client.hgetall(self._user_key(channel_id, user_id)))
+
+    def user_view(self, event_id: str, channel_id: str, user_id: str) -> UserView:
+        """The event's outcome, the user's order record, cached customer and parked follow,
+        in one pipelined round trip (the event path's reads; four round trips one by one)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(f"{P}event:{event_id}")
+        pipe.hgetall(self._user_key(channel_id, user_id))
+        pipe.get(f"{P}customer:{channel_id}:{user_id}")
+        pipe.hget(f"{P}parked", f"{channel_id}:{user_id}")
+        outcome, record, customer, parked = pipe.execute()
+        return UserView(outcome, _user_record(record), int(customer) if customer else None,
+                        json.loads(parked) if parked else None)
 
     @contextmanager
     def user_lock(self, channel_id: str, user_id: str) -> Iterator[UserLock]:
@@ -147,3 +166,9 @@ class StateStore:
     @staticmethod
     def _user_key(channel_id: str, user_id: str) -> str:
         return f"{P}user:{channel_id}:{user_id}"
+
+
+def _user_record(data: dict[str, str]) -> UserRecord | None:
+    if not data:
+        return None
+    return UserRecord(int(data["ts"]), data.get("event", ""), data.get("state", ""))

@@ -9,7 +9,7 @@ from workers.dead_letters import DeadLetterStore
 from workers.errors import ComeBackLater
 from workers.rate_limit import SharedRateLimiter
 from workers.replay import replay_all, replay_one
-from workers.state import StateStore, UserRecord
+from workers.state import StateStore, UserRecord, UserView
 
 
 @pytest.fixture
@@ -41,6 +41,18 @@ def test_finish_event_records_outcome_and_order_atomically(client):
     assert not record.is_newer_than(1000, "E2")
     assert not record.is_newer_than(1001, "E0")
     assert client.ttl("linecap:event:E1") > 0
+
+
+def test_user_view_reads_what_an_event_needs_in_one_go(client):
+    store = StateStore(client, 60, 60, 30)
+    assert store.user_view("E2", "c", "U1") == UserView(None, None, None, None)
+    store.finish_event("E1", "applied", "c", "U1", 1000, "followed")
+    store.cache_customer("c", "U1", 42)
+    store.park("c", "U1", {"type": "follow"})
+    store.cache_customer("c", "U2", 7)  # another user's entries stay out of the view
+    assert store.user_view("E1", "c", "U1") == UserView(
+        "applied", UserRecord(1000, "E1", "followed"), 42, {"type": "follow"})
+    assert store.user_view("E2", "c", "U1").outcome is None
 
 
 def test_parking_and_identity(client):
