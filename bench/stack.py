@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from bench.bodies import SANDBOX_PASSWORD, SANDBOX_USER, channels_json
-from bench.procs import PYTHON, BenchError, Proc, http_ok, wait_until
+from bench.procs import PYTHON, BenchError, Proc, children, http_ok, wait_until
 from bench.sandbox import Sandbox
 from workers.embedded_redis import EmbeddedRedis, free_port
 
@@ -75,12 +75,19 @@ class BenchStack:
         return proc
 
     def start_capillary(self, name: str) -> Sandbox:
+        """The Capillary sandbox app, served by one gunicorn process that keeps connections
+        alive as the real API does. (`linecap up` serves it with werkzeug, which closes every
+        connection: linecap would pay a TCP connect per call, and the sandbox a thread, that no
+        deployment pays.) One worker, because the sandbox keeps its customers in memory."""
         port = free_port()
-        proc = self.spawn(name, [PYTHON, "-m", "app.sandbox.capillary", "--host", HOST,
-                                 "--port", str(port)], self.env())
+        argv = [PYTHON, "-m", "gunicorn", "app.sandbox.capillary.factory:create_sandbox_app()",
+                "--bind", f"{HOST}:{port}", "--workers", "1", "--threads", "32",
+                "--keep-alive", "30", "--no-control-socket"]
+        proc = self.spawn(name, argv, self.env())
         url = f"http://{HOST}:{port}"
         wait_until(http_ok(url + "/healthz"), f"{name} sandbox", 20, proc)
-        return Sandbox(url, proc.pid)
+        worker = children(proc.pid)
+        return Sandbox(url, worker[0] if worker else proc.pid)
 
     def start_line(self, name: str = "line-sandbox") -> str:
         port = free_port()
