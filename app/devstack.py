@@ -152,7 +152,7 @@ def _children(plan: StackPlan) -> list[tuple[str, list[str], dict[str, str]]]:
         children.append(("line", [*argv, "--channels", channels], env))
     web = [*py, "gunicorn", "app:create_app()", "--bind", f"{host}:{plan.web_port}"]
     web += ["--workers", _count(env, "WEB_CONCURRENCY", 2)]
-    web += ["--threads", _count(env, "WEB_THREADS", 4), "--access-logfile", "-"]
+    web += ["--threads", _count(env, "WEB_THREADS", 4)]
     web += ["--no-control-socket"]
     children.append(("web", web, env))
     celery = [*py, "celery", "-A", "workers.celery_app"]

@@ -1,16 +1,26 @@
 """Operator endpoints for the dead-letter store: list, show, replay (one or all), purge.
 
-Authenticated with LINECAP_OPS_API_KEYS; the same operations as `linecap dlq …`.
+Authenticated with LINECAP_OPS_API_KEYS; the same operations as `linecap dlq …`. Every replay
+and purge leaves a log line (what, how many, from where): they change what happens to events.
 """
 
 from __future__ import annotations
+
+import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
 from app.api_keys import require_api_key
 from workers.replay import replay_all, replay_one
 
+log = logging.getLogger("linecap.ops")
 bp = Blueprint("ops", __name__, url_prefix="/ops")
+
+
+def _audit(action: str, count: int, event_id: str | None = None) -> None:
+    log.info("dead letters %s through the ops API", action, extra={
+        "action": action, "count": count, "webhook_event_id": event_id,
+        "remote_addr": request.remote_addr})
 
 
 def _store():
@@ -44,13 +54,16 @@ def show_dead_letter(event_id: str):
 def replay_dead_letter(event_id: str):
     if not replay_one(_store(), _celery(), event_id):
         return jsonify({"message": "no such dead letter"}), 404
+    _audit("replayed", 1, event_id)
     return jsonify({"replayed": 1})
 
 
 @bp.post("/dead-letters/replay")
 @require_api_key("ops_api_keys")
 def replay_dead_letters():
-    return jsonify({"replayed": replay_all(_store(), _celery())})
+    replayed = replay_all(_store(), _celery())
+    _audit("replayed", replayed)
+    return jsonify({"replayed": replayed})
 
 
 @bp.delete("/dead-letters/<event_id>")
@@ -58,6 +71,7 @@ def replay_dead_letters():
 def purge_dead_letter(event_id: str):
     if not _store().purge(event_id):
         return jsonify({"message": "no such dead letter"}), 404
+    _audit("purged", 1, event_id)
     return jsonify({"purged": 1})
 
 
@@ -66,4 +80,6 @@ def purge_dead_letter(event_id: str):
 def purge_dead_letters():
     if request.args.get("confirm") != "yes":
         return jsonify({"message": "add ?confirm=yes to purge every dead letter"}), 400
-    return jsonify({"purged": _store().purge()})
+    purged = _store().purge()
+    _audit("purged", purged)
+    return jsonify({"purged": purged})

@@ -27,7 +27,7 @@ def web_command(app_spec: str, port: int) -> list[str]:
     """The Procfile's `web` line, bound to loopback."""
     return [PYTHON, "-m", "gunicorn", app_spec, "--bind", f"{HOST}:{port}",
             "--workers", str(WEB_WORKERS), "--threads", str(WEB_THREADS),
-            "--no-control-socket", "--access-logfile", "-"]
+            "--no-control-socket"]
 
 
 def worker_command(app_module: str, name: str) -> list[str]:
