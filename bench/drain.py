@@ -3,7 +3,9 @@
 Known users are registered in the sandbox (INSTORE + LINE profiles, one add-customer call each)
 and put in linecap's customer cache with `StateStore.cache_customer`, as a previous follow
 would have. Budget effectively unlimited. Baseline: no-op tasks, same messages, same broker,
-same worker flags. Runs alternate (no-op, linecap, no-op, ...) so drift hits both alike.
+same worker flags. Runs alternate (no-op, linecap, linecap-fanout, no-op, ...) so drift hits
+all alike. "linecap-fanout" queues the same events as 5-event requests do (one fan-out message
+per 5 events, split by the worker), to show what the receiver's saving costs the worker.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from config import load_settings
 from workers.state import StateStore
 
 UNLIMITED_RPM = "100000000"
+KINDS = ("noop", "linecap", "linecap-fanout")
+FANOUT_EVENTS_PER_REQUEST = 5
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,10 @@ class DrainBench:
         for user, customer_id in ids.items():
             state.cache_customer(CHANNEL_ID, user, customer_id)
         celery_app = publisher_app(env)
-        runs: dict[str, list[dict[str, Any]]] = {"noop": [], "linecap": []}
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
         memory: dict[str, Any] = {}
         for i in range(self.plan.repeats):
-            for kind in ("noop", "linecap"):
+            for kind in KINDS:
                 result = self._drain(kind, users, env, celery_app, sandbox,
                                      keep_memory=i == self.plan.repeats - 1)
                 memory[kind] = result.pop("memory", None) or memory.get(kind)
@@ -81,12 +85,13 @@ class DrainBench:
                sandbox: Sandbox, keep_memory: bool = False,
                profile_dir: Path | None = None) -> dict[str, Any]:
         batch = [line_event(user) for user in users]
-        if kind == "linecap":
-            publish_events(celery_app, CHANNEL_ID, batch)
-        else:
+        if kind == "noop":
             publish_noop(celery_app, CHANNEL_ID, batch)
+        else:
+            publish_events(celery_app, CHANNEL_ID, batch,
+                           per_request=FANOUT_EVENTS_PER_REQUEST if kind == "linecap-fanout" else 1)
         seq = sandbox.last_seq()
-        module = "workers.celery_app" if kind == "linecap" else "bench.noop_app"
+        module = "bench.noop_app" if kind == "noop" else "workers.celery_app"
         worker = self.stack.start_worker(f"worker-{kind}", module, env)
         groups = {"celery main": [worker.pid], "celery pool": children(worker.pid),
                   "redis": [self.stack.redis.pid or 0], "capillary sandbox": [sandbox.pid]}
@@ -109,7 +114,7 @@ class DrainBench:
             for spy in spies:
                 spy.wait(30)
             self.stack.stop(worker)
-        if kind == "linecap":
+        if kind != "noop":
             result["outcomes"] = outcomes(self.redis, (e["webhookEventId"] for e in batch))
             calls = sandbox.calls(since=seq)
             result["capillary_calls"] = len(calls)

@@ -80,8 +80,11 @@ def drain(results: dict[str, Any]) -> dict[str, Any]:
            for kind, runs in part["runs"].items() if runs}
     redis_per_event = {kind: median(r.get("redis_commands_per_event") for r in runs)
                        for kind, runs in part["runs"].items()}
+    fanout = rates.get("linecap-fanout")  # absent from runs before the fan-out existed
     return {"linecap": rates["linecap"], "noop": rates["noop"],
-            "ratio": ratio(rates["linecap"], rates["noop"]), "cpu": cpu,
+            "ratio": ratio(rates["linecap"], rates["noop"]),
+            "fanout": fanout, "fanout_ratio": ratio(fanout, rates["noop"]) if fanout else None,
+            "cpu": cpu,
             "redis_per_event": redis_per_event,
             "other_cores": max(r["cpu"]["other_cores"] for runs in part["runs"].values()
                                for r in runs)}

@@ -18,7 +18,8 @@ from bench.procs import BenchError
 from config import load_settings
 from workers import events as event_fields
 from workers.celery_app import make_celery
-from workers.queues import EVENTS_QUEUE
+from workers.event_messages import send_events
+from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE
 
 NOOP_TASK = "bench.noop"  # the baseline task (bench.noop_app)
 UNACKED_KEY = "unacked"  # kombu's Redis transport: messages delivered and not yet acked
@@ -29,11 +30,18 @@ def publisher_app(env: dict[str, str]):
     return make_celery(load_settings(env))
 
 
-def publish_events(celery_app, channel_id: str, batch: list[dict[str, Any]]) -> None:
-    """The receiver's own publisher: one message per event, task id = webhookEventId."""
+def publish_events(celery_app, channel_id: str, batch: list[dict[str, Any]],
+                   per_request: int = 1) -> None:
+    """The messages the receiver queues for requests of `per_request` events each: one
+    `process_event` message per event (published 100 to a round trip, as the fan-out task
+    does) for single-event requests, else one fan-out message per request."""
+    if per_request == 1:
+        for start in range(0, len(batch), 100):
+            send_events(celery_app, channel_id, batch[start:start + 100])
+        return
     publisher = CeleryEventPublisher(celery_app)
-    for start in range(0, len(batch), 100):
-        publisher.publish(channel_id, batch[start:start + 100])
+    for start in range(0, len(batch), per_request):
+        publisher.publish(channel_id, batch[start:start + per_request])
 
 
 def publish_noop(celery_app, channel_id: str, batch: list[dict]) -> None:
@@ -46,18 +54,27 @@ def publish_noop(celery_app, channel_id: str, batch: list[dict]) -> None:
 
 def watch_drain(client: redis.Redis, total: int, timeout: float,
                 poll: float = 0.01) -> dict[str, float]:
-    """Seconds from the first message leaving the queue to nothing queued or unacked."""
+    """Seconds from the first message leaving the queues to nothing queued or unacked.
+
+    `total` is the number of events; the queues may hold them as fan-out messages, which
+    the worker turns into per-event messages on the way, so both queues are watched.
+    """
     started = time.perf_counter()
     first: float | None = None
+    initial: int | None = None
     commands = 0  # our own polling, for whoever counts Redis commands
     while True:
-        queued = client.llen(EVENTS_QUEUE)
-        commands += 1
+        pipe = client.pipeline(transaction=False)
+        pipe.llen(EVENTS_QUEUE).llen(EVENT_BATCHES_QUEUE).hlen(UNACKED_KEY)
+        events_queued, batches_queued, unacked = pipe.execute()
+        commands += 3
+        queued = events_queued + batches_queued
         now = time.perf_counter()
-        if first is None and queued < total:
+        if initial is None:
+            initial = queued
+        if first is None and (queued < initial or unacked):
             first = now
-        commands += queued == 0
-        if queued == 0 and client.hlen(UNACKED_KEY) == 0:
+        if queued == 0 and unacked == 0:
             break
         if now - started > timeout:
             raise BenchError(f"queue not drained after {timeout:g}s ({queued} still queued)")

@@ -19,7 +19,7 @@ from bench.cpu import TICKS_PER_SECOND, cores, cpu_window, process_ticks
 from bench.procs import PYTHON, ROOT, BenchError, children, memory_kib
 from bench.stack import BenchStack
 from bench.stats import median
-from workers.queues import EVENTS_QUEUE
+from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE
 
 BASELINE_LATENCY_MS = 150
 TARGET_RATE = 500.0
@@ -170,7 +170,7 @@ class ReceiverBench:
 
     def _clear_queue(self) -> None:
         """Drop what the runs queued (no worker runs in part 1), so Redis stays small."""
-        self.redis.delete(EVENTS_QUEUE)
+        self.redis.delete(EVENTS_QUEUE, EVENT_BATCHES_QUEUE)
 
 
 def web_worker_memory(result: dict[str, Any]) -> dict[str, int]:

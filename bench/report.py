@@ -62,6 +62,10 @@ def _summary(results: dict[str, Any]) -> str:
     if dr:
         rows.append(["worker drain, events/s", num(dr["linecap"], 0), num(dr["noop"], 0)
                      + " (no-op tasks)", times(dr["ratio"])])
+        if dr["fanout"]:
+            rows.append(["worker drain, events of 5-event requests (fanned out), events/s",
+                         num(dr["fanout"], 0), num(dr["noop"], 0) + " (no-op tasks)",
+                         times(dr["fanout_ratio"])])
     bu = figures.budget(results)
     if bu:
         rows.append(["budget used at 600 RPM", pct(bu["fraction"]), "100 % (the budget)",

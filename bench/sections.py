@@ -6,6 +6,7 @@ from typing import Any
 
 from bench import figures
 from bench.fmt import mib, ms, num, pct, table, times
+from bench.stats import ratio
 
 
 def receiver(results: dict[str, Any]) -> str:
@@ -87,16 +88,25 @@ def drain(results: dict[str, Any]) -> str:
         return ""
     fig = figures.drain(results)
     rows = []
-    for kind in ("linecap", "noop"):
+    kinds = [k for k in ("linecap", "linecap-fanout", "noop") if part["runs"].get(k)]
+    for kind in kinds:
         for i, run in enumerate(part["runs"][kind], 1):
             rows.append([kind, i, num(run["rate"], 0), num(run["seconds"], 1),
-                         num(run.get("calls_per_event"), 2) if kind == "linecap" else "—",
+                         num(run.get("calls_per_event"), 2) if kind != "noop" else "—",
                          _outcomes(run.get("outcomes")), num(run["cpu"]["other_cores"], 2)])
-    cpu_rows = [[name, *(num(fig["cpu"].get(kind, {}).get(name), 2)
-                         for kind in ("linecap", "noop")),
+    cpu_rows = [[name, *(num(fig["cpu"].get(kind, {}).get(name), 2) for kind in kinds),
                  num(_per_event(fig, name), 2)]
                 for name in fig["cpu"].get("linecap", {})]
-    return "\n\n".join([
+    fanout = ""
+    if fig["fanout"]:
+        fanout = (
+            f"**Events of 5-event requests** (queued as the receiver queues them: one "
+            f"`fan_out_events` message per request, which a worker splits into the five event "
+            f"messages): **{num(fig['fanout'], 0)} events/s, {times(fig['fanout_ratio'])} the "
+            f"no-op rate**, {times(ratio(fig['fanout'], fig['linecap']))} linecap's rate for "
+            "events queued one by one. The split is the worker's extra work per event; "
+            "what it buys is in part 1 (one message per request at the receiver).")
+    return "\n\n".join(p for p in [
         "## 2. Worker drain",
         f"{part['events']:,} follow events for known users, queued before the worker starts; "
         "the clock runs from the first message leaving the queue to nothing queued or unacked. "
@@ -109,13 +119,14 @@ def drain(results: dict[str, Any]) -> str:
         f"{times(fig['ratio'])}** (median of {len(part['runs']['linecap'])}).",
         table(["worker", "run", "events/s", "seconds", "Capillary calls/event", "outcomes",
                "other procs (cores)"], rows),
+        fanout,
         "CPU by process during the drains (cores, median over the runs):",
-        table(["process", "linecap", "no-op", "linecap ms per event"], cpu_rows),
+        table(["process", *kinds, "linecap ms per event"], cpu_rows),
         _profile_block("linecap pool process", part.get("profile", {}).get("linecap", {})
                        .get("pool")),
         _profile_block("no-op worker, Celery main process",
                        part.get("profile", {}).get("noop", {}).get("main")),
-    ])
+    ] if p)
 
 
 def budget(results: dict[str, Any]) -> str:
@@ -248,10 +259,11 @@ def _five_events_bound(five: dict[str, Any], point: dict[str, Any],
             f"saturates at {num(five['peak'], 0)} req/s ({num(five['peak'] * 5, 0)} events/s). "
             f"Each request costs {num(point['web_cpu_ms'], 2)} ms of web CPU, "
             f"{num(needed, 2)} cores at 500 req/s, beside Redis and the load tool on 2 cores. ")
-    how = ("Each event is still its own Celery message (task id = webhookEventId, which the "
-           "worker's dedup relies on), but a request's five messages and their five "
-           "`task-sent` events go to Redis in one pipelined round trip (kombu's "
-           "`Producer.batch()`, app/publisher.py); `send_task` is "
+    how = ("The request is one Celery message (`linecap.fan_out_events` carrying the five "
+           "events; app/publisher.py), sent with its `task-sent` event in one pipelined Redis "
+           "round trip, and a worker splits it into one message per event (task id = "
+           "webhookEventId, which the worker's dedup relies on); part 2 shows what the split "
+           "costs the worker. `send_task` is "
            f"{_share(profile, 'Celery.send_task')} of the web workers' samples in the profile "
            "below. ")
     if met:
@@ -260,8 +272,10 @@ def _five_events_bound(five: dict[str, Any], point: dict[str, Any],
     return head + how + (
         f"p99 is {ms(point['p99'])}, {times(point['p99'] / figures.TARGET_P99_MS)} the limit: "
         "at this share of saturation the queue of requests waiting for a gthread grows in "
-        "bursts. What is left is Celery's per-message work; `LINECAP_TASK_SENT_EVENTS=0` "
-        "drops the `task-sent` events (Flower then shows a task only once a worker has it).")
+        "bursts. What is left is the request's own work (the signature over a five times "
+        "bigger body, decoding and re-encoding five events) on the 2 cores it shares with "
+        "Redis and the load tool; `LINECAP_TASK_SENT_EVENTS=0` drops the `task-sent` event "
+        "(Flower then shows a task only once a worker has it).")
 
 
 def _profile_block(title: str, profile: dict[str, Any] | None) -> str:

@@ -7,11 +7,18 @@ with one line naming the bad variable if they are wrong.
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import celeryd_after_setup, setup_logging
 
 from config import Settings, settings_or_exit
 from config.redis_tls import tls_options
-from workers.queues import EVENTS_QUEUE, IMPORTS_QUEUE, LINKING_QUEUE, PROCESS_EVENT_TASK
+from workers.queues import (
+    EVENT_BATCHES_QUEUE,
+    EVENTS_QUEUE,
+    FAN_OUT_TASK,
+    IMPORTS_QUEUE,
+    LINKING_QUEUE,
+    PROCESS_EVENT_TASK,
+)
 
 
 def celery_config(settings: Settings) -> dict:
@@ -40,6 +47,7 @@ def celery_config(settings: Settings) -> dict:
         "task_default_queue": EVENTS_QUEUE,
         "task_routes": {
             PROCESS_EVENT_TASK: {"queue": EVENTS_QUEUE},
+            FAN_OUT_TASK: {"queue": EVENT_BATCHES_QUEUE},
             "linecap.link_*": {"queue": LINKING_QUEUE},
             "linecap.import_*": {"queue": IMPORTS_QUEUE},
         },
@@ -62,9 +70,19 @@ def celery_config(settings: Settings) -> dict:
 def make_celery(settings: Settings | None = None) -> Celery:
     if settings is None:
         settings = settings_or_exit()
-    app = Celery("linecap", include=["tasks.events", "tasks.imports", "tasks.link_tasks"])
+    app = Celery("linecap", include=["tasks.events", "tasks.fan_out", "tasks.imports",
+                                     "tasks.link_tasks"])
     app.conf.update(celery_config(settings))
     return app
+
+
+@celeryd_after_setup.connect
+def _consume_batches_with_events(sender, instance, **_kwargs) -> None:
+    """A worker that takes events also fans out multi-event requests, whatever its -Q says:
+    a Procfile written before the batches queue existed cannot strand requests in it."""
+    queues = instance.app.amqp.queues
+    if EVENTS_QUEUE in queues.consume_from and EVENT_BATCHES_QUEUE not in queues.consume_from:
+        queues.select_add(EVENT_BATCHES_QUEUE)
 
 
 @setup_logging.connect

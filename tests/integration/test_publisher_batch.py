@@ -1,4 +1,5 @@
-"""The receiver's publisher on a real Redis: a request's messages go out as one pipelined batch."""
+"""Publishing on a real Redis: a request is one message; a fan-out's per-event messages and
+their task-sent events go out as one pipelined batch."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from app.publisher import CeleryEventPublisher
 from tests.helpers import follow_event, make_settings, new_event_id, new_user_id
 from tests.integration.stack import wait_until
 from workers.celery_app import make_celery
-from workers.queues import EVENTS_QUEUE
+from workers.event_messages import send_events
+from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE, FAN_OUT_TASK
 from workers.redis_conn import redis_client
 
 
@@ -21,14 +23,29 @@ def test_our_broker_settings_keep_kombu_batching_on(fresh_redis_db):
         assert producer.supports_batch_publish
 
 
-def test_a_request_lands_as_one_message_and_one_task_sent_event_per_event(fresh_redis_db):
+def test_a_multi_event_request_lands_as_one_fan_out_message(fresh_redis_db):
+    celery = make_celery(make_settings(REDIS_URL=fresh_redis_db))
+    redis = redis_client(fresh_redis_db)
+    batch = [follow_event(new_user_id(), event_id=new_event_id()) for _ in range(5)]
+
+    CeleryEventPublisher(celery).publish("1650000001", batch)
+
+    assert redis.llen(EVENTS_QUEUE) == 0
+    [raw] = redis.lrange(EVENT_BATCHES_QUEUE, 0, -1)
+    message = json.loads(raw)
+    assert message["headers"]["task"] == FAN_OUT_TASK
+    args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+    assert kwargs == {"channel_id": "1650000001", "events": batch}
+
+
+def test_a_fan_out_lands_as_one_message_and_one_task_sent_event_per_event(fresh_redis_db):
     celery = make_celery(make_settings(REDIS_URL=fresh_redis_db))
     redis = redis_client(fresh_redis_db)
     sent_events = redis.pubsub(ignore_subscribe_messages=True)
     sent_events.psubscribe("*celeryev*")
     batch = [follow_event(new_user_id(), event_id=new_event_id()) for _ in range(5)]
 
-    CeleryEventPublisher(celery).publish("1650000001", batch)
+    send_events(celery, "1650000001", batch)
 
     queued = [json.loads(raw) for raw in reversed(redis.lrange(EVENTS_QUEUE, 0, -1))]
     assert [m["headers"]["id"] for m in queued] == [e["webhookEventId"] for e in batch]

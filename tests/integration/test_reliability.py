@@ -12,9 +12,11 @@ import time
 
 import requests
 
-from tests.helpers import SOURCE_ACCOUNT_ID, follow_event, new_user_id
+from tests.helpers import CHANNEL_ID, SOURCE_ACCOUNT_ID, follow_event, make_settings, new_user_id
 from tests.integration.stack import Proc, Stack, dump, wait_until
+from workers.celery_app import make_celery
 from workers.embedded_redis import EmbeddedRedis
+from workers.event_messages import send_fan_out
 from workers.redis_conn import redis_client
 from workers.state import StateStore
 
@@ -85,6 +87,25 @@ def test_same_event_three_times_applies_once(fresh_stack):
     calls = calls_about(stack, user, customers[0]["id"])
     assert registrations(calls) == ["INSTORE", "LINE"]
     assert len(subscription_posts(calls)) == 1, dump(calls)
+
+
+def test_fan_out_run_twice_applies_each_event_once(fresh_stack):
+    """A worker that dies after a fan-out published its events gets the fan-out again (acks
+    late) and publishes them again; the copies must change nothing."""
+
+    stack = fresh_stack(**FAST_RETRIES)
+    stack.start_worker(concurrency=3)
+    users = [new_user_id() for _ in range(3)]
+    batch = [follow_event(user) for user in users]
+    celery = make_celery(make_settings(REDIS_URL=stack.redis_url))
+    for _ in range(2):
+        send_fan_out(celery, CHANNEL_ID, batch)
+    for user in users:
+        customers = settle(stack, user, "OPTIN")
+        assert len(customers) == 1, dump(customers)
+        calls = calls_about(stack, user, customers[0]["id"])
+        assert registrations(calls) == ["INSTORE", "LINE"]
+        assert len(subscription_posts(calls)) == 1, dump(calls)
 
 
 def test_reverse_order_ends_in_latest_state(fresh_stack):

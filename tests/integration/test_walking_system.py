@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tests.helpers import SOURCE_ACCOUNT_ID, follow_event, new_user_id
 from tests.integration.stack import dump, wait_until
+from workers.redis_conn import redis_client
+from workers.state import StateStore
 
 
 def profile(customer: dict, source: str) -> dict | None:
@@ -68,9 +70,6 @@ def test_follow_of_instore_customer_attaches_line_to_same_customer(stack):
 
 
 def test_follow_with_known_mobile_attaches_to_existing_mobile_customer(stack):
-    from workers.redis_conn import redis_client
-    from workers.state import StateStore
-
     user, mobile = new_user_id(), "66" + new_user_id()[1:10].translate(str.maketrans(
         "abcdef", "123456"))
     seeded = stack.capillary_api("POST", "/v2/customers", {
@@ -116,3 +115,25 @@ def test_unknown_event_type_is_acknowledged_and_does_not_call_capillary(stack):
 
     time.sleep(0.5)
     assert stack.calls()[before:] == []
+
+
+def test_a_multi_event_request_is_fanned_out_and_each_event_applied_once(fresh_stack):
+    """Five follows in one request: the receiver queues one message, a worker fans it out,
+    and each event is applied under its own webhookEventId. The worker is started with
+    `-Q line-events` only, as a Procfile written before the batches queue would: it must
+    still consume the fan-out queue."""
+    stack = fresh_stack()
+    stack.start_web()
+    worker = stack.start_worker(concurrency=2, queues="line-events")
+    users = [new_user_id() for _ in range(5)]
+    batch = [follow_event(user) for user in users]
+    assert stack.send(batch).status_code == 200
+
+    state = StateStore(redis_client(stack.redis_url), 60, 60, 60)
+    wait_until(lambda: all(state.outcome_of(e["webhookEventId"]) == "applied" for e in batch),
+               30, message="all five applied")
+    for user in users:
+        customers = stack.customers_with(user)
+        assert len(customers) == 1, dump(customers)
+        assert stack.line_subscription(customers[0], SOURCE_ACCOUNT_ID) == "OPTIN"
+    assert "fanned out 5 events" in worker.log()
