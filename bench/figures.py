@@ -38,6 +38,7 @@ def open_point(batch: dict[str, Any], label: str) -> dict[str, Any] | None:
         "throughput": median(r["throughput"] for r in runs),
         "p50": median(x.get("p50") for x in lat),
         "p99": median(x.get("p99") for x in lat),
+        "p99_runs": [x.get("p99") for x in lat],
         "p99.9": median(x.get("p99.9") for x in lat),
         "max": max((x.get("max", 0.0) for x in lat), default=None),
         "samples": sum(x.get("count", 0) for x in lat),

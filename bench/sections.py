@@ -271,11 +271,13 @@ def _five_events_bound(five: dict[str, Any], point: dict[str, Any],
         return head + how + (f"p99 is {ms(point['p99'])}, "
                              f"{times(point['p99'] / figures.TARGET_P99_MS)} the limit.")
     return head + how + (
-        f"p99 is {ms(point['p99'])}, {times(point['p99'] / figures.TARGET_P99_MS)} the limit: "
-        "at this share of saturation the queue of requests waiting for a gthread grows in "
-        "bursts. What is left is the request's own work (the signature over a five times "
-        "bigger body, decoding and re-encoding five events) on the 2 cores it shares with "
-        "Redis and the load tool; `LINECAP_TASK_SENT_EVENTS=0` drops the `task-sent` event "
+        f"p99 is {ms(point['p99'])}, {times(point['p99'] / figures.TARGET_P99_MS)} the limit "
+        f"(median of the repeats: {', '.join(ms(x) for x in point.get('p99_runs', []))}). "
+        f"The machine is not busy ({num(point['busy_cores'], 2)} of 2 cores), so the tail is "
+        "the same queueing as with one event (threads waiting for the GIL, collections of "
+        "request objects, the load tool and Redis on the same cores), over a request that "
+        "takes a little longer: the signature over a five times bigger body, decoding and "
+        "re-encoding five events. `LINECAP_TASK_SENT_EVENTS=0` drops the `task-sent` event "
         "(Flower then shows a task only once a worker has it).")
 
 
