@@ -23,6 +23,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".linecap-installed"
+PYPROJECTS = (ROOT / "pyproject.toml", ROOT / "sandboxes" / "pyproject.toml")
 
 USAGE = """usage: python3 dev.py COMMAND [ARGS...]
 
@@ -64,16 +65,18 @@ class SetupError(Exception):
 
 
 def ensure_installed() -> None:
-    """Create .venv if needed and `pip install -e .[dev]` when pyproject.toml is newer."""
+    """Create .venv if needed and install linecap with its dev extra (the sandboxes among it)
+    when a pyproject.toml is newer than the last install."""
     if not PYTHON.exists():
         create_venv()
-    pyproject = ROOT / "pyproject.toml"
-    if STAMP.exists() and STAMP.stat().st_mtime >= pyproject.stat().st_mtime:
+    newest = max(p.stat().st_mtime for p in PYPROJECTS)
+    if STAMP.exists() and STAMP.stat().st_mtime >= newest:
         return
     print("dev.py: installing linecap and its dependencies into .venv (first run: a minute)")
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    if subprocess.run([*pip, "-e", ".[dev]"]).returncode != 0:
-        raise SetupError("pip install -e '.[dev]' failed (see above); fix it and run again")
+    if subprocess.run([*pip, "-e", "./sandboxes", "-e", ".[dev]"]).returncode != 0:
+        raise SetupError("pip install -e ./sandboxes -e '.[dev]' failed (see above); fix it "
+                         "and run again")
     STAMP.write_text("installed from pyproject.toml; delete this file to force a reinstall\n")
 
 

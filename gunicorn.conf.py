@@ -14,7 +14,7 @@ long as the worker anyway. Bench A/B, same machine, back to back (`bench --parts
 
 import gc
 
-from workers.metrics import forget_process, prepare_multiprocess_dir
+from core.metrics import forget_process, prepare_multiprocess_dir
 
 
 def on_starting(server) -> None:

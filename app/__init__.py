@@ -14,14 +14,14 @@ def create_app(settings: Settings | None = None, publisher=None, redis_client=No
     if settings is None:
         # 4 is gunicorn's "app failed to load": the master stops instead of rebooting workers.
         settings = settings_or_exit(exit_code=4)
-        from workers.logs import configure_logging, settings_secrets
+        from core.logs import configure_logging, settings_secrets
 
         configure_logging(secrets=settings_secrets(settings))
     app = Flask("linecap")
     app.config["LINECAP_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
     if redis_client is None:
-        from workers.redis_conn import redis_client as make_client
+        from core.store.connection import redis_client as make_client
 
         redis_client = make_client(settings.redis_url, socket_timeout=2.0, fail_fast=True)
     if celery_app is None:
@@ -32,8 +32,8 @@ def create_app(settings: Settings | None = None, publisher=None, redis_client=No
         from app.publisher import CeleryEventPublisher
 
         publisher = CeleryEventPublisher(celery_app, probe=redis_client.ping)
-    from workers.dead_letters import DeadLetterStore
-    from workers.metrics import get_metrics
+    from core.metrics import get_metrics
+    from core.store.dead_letters import DeadLetterStore
 
     app.extensions["linecap.redis"] = redis_client
     app.extensions["linecap.celery"] = celery_app

@@ -1,6 +1,6 @@
 """Reading and checking the JSON bodies of the linking API, with a message per bad field.
 
-The rules for a LINE user id, a mobile and a name are the CLI's (app.cli.validation), so a value
+The rules for a LINE user id, a mobile and a name are the CLI's (cli.validation), so a value
 the API accepts is one `linecap register` would accept too.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import request
 
-from app.cli.validation import (
+from cli.validation import (
     line_user_id_problem,
     mobile_problem,
     name_problem,

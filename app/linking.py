@@ -40,10 +40,10 @@ from app.link_input import (
     name_of,
 )
 from config import Settings
-from workers.errors import LinecapError, TransientError
-from workers.line_api import LineApiClient
-from workers.link_nonces import BOUND, CLAIMED, UNKNOWN, USED, LinkNonce, NonceStore
-from workers.links import LinkRequest, enqueue_link
+from core.errors import LinecapError, TransientError
+from core.line.client import LineApiClient
+from core.linking import LinkRequest, enqueue_link
+from core.store.link_nonces import BOUND, CLAIMED, UNKNOWN, USED, LinkNonce, NonceStore
 
 log = logging.getLogger("linecap.linking")
 bp = Blueprint("linking", __name__)

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, request
 from prometheus_client.exposition import choose_encoder
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from workers.metrics import multiprocess_registry
+from core.metrics import multiprocess_registry
 from workers.queue_metrics import RedisStateCollector
 
 bp = Blueprint("metrics", __name__)

@@ -12,10 +12,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app import signature
 from app.publisher import BrokerUnavailable
 from config import LineChannel, Settings
-from workers import events
+from core.line import events, signature
 
 log = logging.getLogger("linecap.webhook")
 bp = Blueprint("webhook", __name__)

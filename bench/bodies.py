@@ -6,8 +6,8 @@ import json
 import secrets
 from collections.abc import Sequence
 
-from app.sandbox.line.events import make_follow_event, make_unfollow_event
-from app.signature import sign
+from core.line.signature import sign
+from sandboxes.line.events import make_follow_event, make_unfollow_event
 
 CHANNEL_ID = "1650000001"
 CHANNEL_SECRET = "0123456789abcdef0123456789abcdef"

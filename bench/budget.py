@@ -17,7 +17,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from app.sandbox.capillary.calllog import max_in_window
 from bench.bodies import CHANNEL_ID, line_event, new_user_id
 from bench.cpu import cpu_window
 from bench.procs import children, memory_kib
@@ -25,8 +24,9 @@ from bench.queueing import outcomes, publish_events, publisher_app, watch_drain
 from bench.sandbox import EXTERNAL_ID_PREFIX
 from bench.stack import BenchStack
 from config import load_settings
-from workers.dead_letters import DeadLetterStore
-from workers.state import StateStore
+from core.store.dead_letters import DeadLetterStore
+from core.store.state import StateStore
+from sandboxes.capillary.calllog import max_in_window
 
 BUDGET_RPM = 600
 WINDOW = 60.0

@@ -24,7 +24,7 @@ from bench.sandbox import Sandbox
 from bench.stack import BenchStack
 from bench.stats import median
 from config import load_settings
-from workers.state import StateStore
+from core.store.state import StateStore
 
 UNLIMITED_RPM = "100000000"
 KINDS = ("noop", "linecap", "linecap-fanout")

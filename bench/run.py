@@ -16,7 +16,7 @@ from bench.machine import machine, versions
 from bench.plans import FULL, QUICK
 from bench.receiver import ReceiverBench
 from bench.stack import BenchStack, web_command, worker_command
-from workers.embedded_redis import find_redis_server
+from cli.localstack.embedded_redis import find_redis_server
 
 
 def run_all(workdir: Path, quick: bool, parts: set[int], log: Callable[[str], None],

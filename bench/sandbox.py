@@ -12,8 +12,8 @@ from typing import Any
 
 import requests
 
-from app.sandbox.capillary.auth import basic_header
 from bench.bodies import SANDBOX_PASSWORD, SANDBOX_USER, SOURCE_ACCOUNT_ID
+from sandboxes.capillary.auth import basic_header
 
 EXTERNAL_ID_PREFIX = "line_"  # linecap's default LINECAP_EXTERNAL_ID_PREFIX
 

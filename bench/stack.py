@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.bodies import SANDBOX_PASSWORD, SANDBOX_USER, channels_json
 from bench.procs import PYTHON, BenchError, Proc, children, http_ok, wait_until
 from bench.sandbox import Sandbox
-from workers.embedded_redis import EmbeddedRedis, free_port
+from cli.localstack.embedded_redis import EmbeddedRedis, free_port
 
 HOST = "127.0.0.1"
 # The Procfile's sizing variables, read from the bench's own environment with its defaults.
@@ -80,7 +80,7 @@ class BenchStack:
         connection: linecap would pay a TCP connect per call, and the sandbox a thread, that no
         deployment pays.) One worker, because the sandbox keeps its customers in memory."""
         port = free_port()
-        argv = [PYTHON, "-m", "gunicorn", "app.sandbox.capillary.factory:create_sandbox_app()",
+        argv = [PYTHON, "-m", "gunicorn", "sandboxes.capillary.factory:create_sandbox_app()",
                 "--bind", f"{HOST}:{port}", "--workers", "1", "--threads", "32",
                 "--keep-alive", "30", "--no-control-socket"]
         proc = self.spawn(name, argv, self.env())
@@ -91,7 +91,7 @@ class BenchStack:
 
     def start_line(self, name: str = "line-sandbox") -> str:
         port = free_port()
-        proc = self.spawn(name, [PYTHON, "-m", "app.sandbox.line", "--host", HOST, "--port",
+        proc = self.spawn(name, [PYTHON, "-m", "sandboxes.line", "--host", HOST, "--port",
                                  str(port), "--channels", channels_json()], self.env())
         url = f"http://{HOST}:{port}"
         wait_until(lambda: "listening on" in proc.log_tail(), name, 20, proc)

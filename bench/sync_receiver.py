@@ -14,8 +14,8 @@ import threading
 import requests
 from flask import Flask, Response, request
 
-from app.sandbox.capillary.auth import basic_header
-from app.signature import is_valid
+from core.line.signature import is_valid
+from sandboxes.capillary.auth import basic_header
 
 
 def create_app() -> Flask:

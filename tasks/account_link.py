@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from config import LineChannel
-from workers import events
-from workers.link_nonces import CLAIMED, UNBOUND, LinkNonce, NonceStore
-from workers.links import LinkRequest, enqueue_link
+from core.line import events
+from core.linking import LinkRequest, enqueue_link
+from core.store.link_nonces import CLAIMED, UNBOUND, LinkNonce, NonceStore
 from workers.runtime import Runtime
 
 log = logging.getLogger("linecap.account_link")

@@ -1,7 +1,7 @@
 """Apply one LINE event to Capillary exactly once in effect, in per-user timestamp order.
 
 Plain functions over a Runtime (no Celery here), so the same code serves the task, the CLI and
-the tests. Returns an outcome word; raises the error classes of workers.errors.
+the tests. Returns an outcome word; raises the error classes of core.errors.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import logging
 from typing import Any
 
 from config import LineChannel
+from core.capillary.client import Subscription, subscription_status
+from core.errors import ConfigurationError, LinecapError, NotFoundError, TransientError
+from core.line import events
+from core.store.state import UserView
 from tasks.account_link import apply_account_link
 from tasks.customers import identity_for, register_customer, resolve_customer
-from workers import events
-from workers.capillary import Subscription, subscription_status
-from workers.errors import ConfigurationError, LinecapError, NotFoundError, TransientError
 from workers.runtime import Runtime
-from workers.state import UserView
 
 log = logging.getLogger("linecap.apply")
 

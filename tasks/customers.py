@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import LineChannel
-from workers.capillary import CapillaryClient
-from workers.errors import AlreadyRegisteredError, IdentityConflictError, PermanentError
+from core.capillary.client import CapillaryClient
+from core.errors import AlreadyRegisteredError, IdentityConflictError, PermanentError
 from workers.runtime import Runtime
 
 log = logging.getLogger("linecap.customers")

@@ -8,11 +8,11 @@ from typing import Any
 from celery import Task, shared_task
 
 import workers.worker_metrics  # noqa: F401 - connects the Celery signals that record outcomes
+from core.line import events
+from core.logs import log_context
 from tasks.apply import apply_event
 from tasks.fate import Work, run_with_policy
 from tasks.retry_policy import Attempts
-from workers import events
-from workers.logs import log_context
 from workers.queues import PROCESS_EVENT_TASK
 from workers.runtime import get_runtime
 

@@ -15,11 +15,11 @@ from typing import Any
 from celery import Task, shared_task
 from celery.exceptions import Reject
 
+from core.line import events as event_fields
+from core.logs import log_context
 from tasks.fate import DEAD_LETTERED, Work, dead_letter
 from tasks.retry_policy import Attempts
-from workers import events as event_fields
 from workers.event_messages import is_broker_error, send_events
-from workers.logs import log_context
 from workers.queues import FAN_OUT_TASK, PROCESS_EVENT_TASK
 from workers.runtime import get_runtime
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from celery import Task
 
+from core.errors import ComeBackLater, PermanentError, TransientError
 from tasks.retry_policy import Attempts, backoff_seconds, horizon_passed
-from workers.errors import ComeBackLater, PermanentError, TransientError
 from workers.runtime import Runtime
 
 log = logging.getLogger("linecap.tasks")

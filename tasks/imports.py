@@ -17,11 +17,11 @@ import redis
 from celery import Task, shared_task
 
 from config import LineChannel
+from core.errors import ConfigurationError, IdentityConflictError, InvalidInputError
+from core.logs import log_context
 from tasks.customers import Identity, lookup_line_customer, register_customer
 from tasks.fate import DEAD_LETTERED, Work, dead_letter, run_with_policy
 from tasks.retry_policy import Attempts
-from workers.errors import ConfigurationError, IdentityConflictError, InvalidInputError
-from workers.logs import log_context
 from workers.runtime import Runtime, get_runtime
 
 IMPORT_TASK = "linecap.import_user"

@@ -12,12 +12,12 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from core.line import events
+from core.linking import LINK_TASK, LinkRequest, link_letter_id
+from core.logs import log_context
 from tasks.fate import Work, run_with_policy
 from tasks.linking import apply_link
 from tasks.retry_policy import Attempts
-from workers import events
-from workers.links import LINK_TASK, LinkRequest, link_letter_id
-from workers.logs import log_context
 from workers.runtime import get_runtime
 
 log = logging.getLogger("linecap.tasks")

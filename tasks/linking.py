@@ -16,20 +16,20 @@ import logging
 from typing import Any
 
 from config import LineChannel
-from tasks.apply import line_subscription
-from tasks.customers import Identity, lookup_line_customer, register_customer
-from workers import events
-from workers.capillary import subscription_status
-from workers.errors import (
+from core.capillary.client import subscription_status
+from core.errors import (
     ConfigurationError,
     IdentityConflictError,
     InvalidInputError,
     NotFoundError,
 )
-from workers.link_nonces import NonceStore
-from workers.links import LinkRequest
+from core.line import events
+from core.linking import LinkRequest
+from core.store.link_nonces import NonceStore
+from core.store.state import UserLock
+from tasks.apply import line_subscription
+from tasks.customers import Identity, lookup_line_customer, register_customer
 from workers.runtime import Runtime
-from workers.state import UserLock
 
 log = logging.getLogger("linecap.linking")
 

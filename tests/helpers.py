@@ -6,9 +6,9 @@ import json
 import secrets
 import uuid
 
-from app.sandbox.line.events import make_follow_event, make_unfollow_event
-from app.signature import sign
 from config import Settings, load_settings
+from core.line.signature import sign
+from sandboxes.line.events import make_follow_event, make_unfollow_event
 
 CHANNEL_ID = "1650000001"
 CHANNEL_SECRET = "0123456789abcdef0123456789abcdef"

@@ -88,7 +88,7 @@ def _consume_batches_with_events(sender, instance, **_kwargs) -> None:
 @setup_logging.connect
 def _json_logs(**_kwargs) -> None:
     """Workers log JSON lines like the web process, secrets redacted."""
-    from workers.logs import configure_logging, settings_secrets
+    from core.logs import configure_logging, settings_secrets
 
     configure_logging(secrets=settings_secrets(settings_or_exit()))
 

@@ -14,7 +14,7 @@ from celery import Celery
 from kombu import Producer
 from kombu.exceptions import KombuError, OperationalError
 
-from workers import events
+from core.line import events
 from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE, FAN_OUT_TASK, PROCESS_EVENT_TASK
 
 

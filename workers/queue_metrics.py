@@ -12,7 +12,7 @@ from kombu.transport.redis import Channel as RedisChannel
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from workers.dead_letters import INDEX as DEAD_LETTER_INDEX
+from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
 from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE, IMPORTS_QUEUE, LINKING_QUEUE
 
 QUEUES = (EVENTS_QUEUE, EVENT_BATCHES_QUEUE, LINKING_QUEUE, IMPORTS_QUEUE)

@@ -6,7 +6,7 @@ once more is harmless because the worker drops events it has already applied.
 
 from __future__ import annotations
 
-from workers.dead_letters import DeadLetterStore
+from core.store.dead_letters import DeadLetterStore
 from workers.queues import EVENTS_QUEUE, IMPORTS_QUEUE, LINKING_QUEUE
 
 _QUEUE_BY_PREFIX = (("linecap.import_", IMPORTS_QUEUE), ("linecap.link_", LINKING_QUEUE))

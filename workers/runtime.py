@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import redis
 
 from config import Settings, load_settings
-from workers.capillary import CapillaryClient
-from workers.dead_letters import DeadLetterStore
-from workers.line_api import LineApiClient
-from workers.metrics import get_metrics
-from workers.rate_limit import SharedRateLimiter
-from workers.redis_conn import redis_client
-from workers.state import StateStore
+from core.capillary.client import CapillaryClient
+from core.line.client import LineApiClient
+from core.metrics import get_metrics
+from core.store.connection import redis_client
+from core.store.dead_letters import DeadLetterStore
+from core.store.rate_budget import SharedRateLimiter
+from core.store.state import StateStore
 
 
 @dataclass

@@ -22,7 +22,7 @@ from celery.signals import (
 from prometheus_client import start_http_server
 
 from config import Settings, settings_or_exit
-from workers.metrics import (
+from core.metrics import (
     forget_process,
     get_metrics,
     multiprocess_registry,

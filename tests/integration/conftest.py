@@ -7,9 +7,9 @@ import os
 
 import pytest
 
+from cli.localstack.embedded_redis import EmbeddedRedis
+from core.store.connection import redis_client
 from tests.integration.stack import Stack, database_url
-from workers.embedded_redis import EmbeddedRedis
-from workers.redis_conn import redis_client
 
 # Each system gets a Redis database of its own, so one system's worker never takes another's
 # messages. 1 is the session stack's; 7, 9 and 12 belong to the CLI, linking and observability

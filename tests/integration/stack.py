@@ -21,8 +21,8 @@ from urllib.parse import urlparse
 
 import requests
 
+from cli.localstack.embedded_redis import free_port
 from tests.helpers import CHANNEL_ID, channels_json, signed_body
-from workers.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_USER, SANDBOX_PASSWORD = "sandbox-till", "sandbox-password"
@@ -106,11 +106,11 @@ class Stack:
 
     def start_sandboxes(self) -> Stack:
         port = free_port()
-        self._spawn("capillary", [sys.executable, "-m", "app.sandbox.capillary", "--host",
+        self._spawn("capillary", [sys.executable, "-m", "sandboxes.capillary", "--host",
                                   "127.0.0.1", "--port", str(port)])
         self.capillary_url = f"http://127.0.0.1:{port}"
         port = free_port()
-        self._spawn("line", [sys.executable, "-m", "app.sandbox.line", "--host", "127.0.0.1",
+        self._spawn("line", [sys.executable, "-m", "sandboxes.line", "--host", "127.0.0.1",
                              "--port", str(port), "--channels", channels_json()])
         self.line_url = f"http://127.0.0.1:{port}"
         for url in (self.capillary_url, self.line_url):

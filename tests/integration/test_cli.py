@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from core.store.connection import redis_client
+from core.store.dead_letters import DeadLetterStore
+from core.store.state import StateStore
 from tests.helpers import CHANNEL_ID, SOURCE_ACCOUNT_ID, new_user_id
 from tests.integration.stack import ROOT, Stack, database_url, dump, wait_until
-from workers.dead_letters import DeadLetterStore
-from workers.redis_conn import redis_client
-from workers.state import StateStore
 
 LINECAP = Path(sys.executable).parent / "linecap"
 CLI_REDIS_DB = 7

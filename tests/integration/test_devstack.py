@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from app.devstack import StackOptions, build_banner, demo_channel, plan_stack, run_stack
-from app.procs import ProcessGroup, StopSignals, describe_exit
-from app.signature import is_valid
+from cli.localstack.embedded_redis import free_port
+from cli.localstack.processes import ProcessGroup, StopSignals, describe_exit
+from cli.localstack.stack import StackOptions, build_banner, demo_channel, plan_stack, run_stack
 from config import ConfigError
-from workers.embedded_redis import free_port
+from core.line.signature import is_valid
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.embedded_redis import (
+from cli.localstack.embedded_redis import (
     EmbeddedRedis,
     EmbeddedRedisError,
     find_redis_server,
@@ -120,7 +120,7 @@ def test_appendfsync_is_validated(tmp_path):
 def _run_child(tmp_path: Path, body: str) -> subprocess.Popen[str]:
     code = textwrap.dedent(f"""
         import sys, time
-        from workers.embedded_redis import EmbeddedRedis
+        from cli.localstack.embedded_redis import EmbeddedRedis
         server = EmbeddedRedis({str(tmp_path)!r}).start()
         print(server.pid, flush=True)
         {body}

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from app.cli import setup
+from cli import setup
+from core.store.connection import redis_client
 from tests.helpers import ACCESS_TOKEN, CHANNEL_ID, SOURCE_ACCOUNT_ID, channels_json, new_user_id
 from tests.integration.stack import Stack, database_url, dump, wait_until
-from workers.redis_conn import redis_client
 
 API_KEY = "linking-api-key-for-tests-0123"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

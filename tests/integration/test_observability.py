@@ -19,12 +19,12 @@ from pathlib import Path
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.localstack.embedded_redis import free_port
+from core.store.connection import redis_client
+from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
 from tests.helpers import ACCESS_TOKEN, CHANNEL_ID, CHANNEL_SECRET, follow_event, new_user_id
 from tests.integration.stack import SANDBOX_PASSWORD, Proc, Stack, database_url, wait_until
-from workers.dead_letters import INDEX as DEAD_LETTER_INDEX
-from workers.embedded_redis import free_port
 from workers.queues import EVENTS_QUEUE
-from workers.redis_conn import redis_client
 
 OWN_DB = 12
 TASK_LOGGERS = ("linecap.tasks", "linecap.apply", "linecap.customers")

@@ -19,10 +19,10 @@ import pytest
 import redis
 import requests
 
+from cli.localstack.embedded_redis import free_port
+from core.store.connection import redis_client
 from tests.helpers import SOURCE_ACCOUNT_ID, follow_event, new_user_id
 from tests.integration.stack import ROOT, Stack, wait_until
-from workers.embedded_redis import free_port
-from workers.redis_conn import redis_client
 
 LINECAP = Path(sys.executable).parent / "linecap"
 

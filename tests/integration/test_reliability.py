@@ -12,13 +12,13 @@ import time
 
 import requests
 
+from cli.localstack.embedded_redis import EmbeddedRedis
+from core.store.connection import redis_client
+from core.store.state import StateStore
 from tests.helpers import CHANNEL_ID, SOURCE_ACCOUNT_ID, follow_event, make_settings, new_user_id
 from tests.integration.stack import Proc, Stack, dump, wait_until
 from workers.celery_app import make_celery
-from workers.embedded_redis import EmbeddedRedis
 from workers.event_messages import send_fan_out
-from workers.redis_conn import redis_client
-from workers.state import StateStore
 
 OPS_KEY = "ops-key-for-tests-0123456789"
 FAST_RETRIES = {

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.store.connection import redis_client
+from core.store.state import StateStore
 from tests.helpers import SOURCE_ACCOUNT_ID, follow_event, new_user_id
 from tests.integration.stack import dump, wait_until
-from workers.redis_conn import redis_client
-from workers.state import StateStore
 
 
 def profile(customer: dict, source: str) -> dict | None:
@@ -97,7 +97,7 @@ def test_bad_signature_is_refused_and_nothing_reaches_capillary(stack):
 def test_malformed_body_is_400(stack):
     import requests
 
-    from app.signature import sign
+    from core.line.signature import sign
     from tests.helpers import CHANNEL_ID, CHANNEL_SECRET
 
     raw = b'{"destination":"U0","events":"nope"}'

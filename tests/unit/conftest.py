@@ -9,7 +9,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from app.sandbox.capillary import SandboxConfig, create_sandbox_app
+from sandboxes.capillary import SandboxConfig, create_sandbox_app
 
 
 class ThreadedSandbox:

@@ -6,16 +6,16 @@ import time
 
 import pytest
 
-from tests.helpers import make_settings
-from workers.capillary import CapillaryClient, Subscription
-from workers.errors import (
+from core.capillary.client import CapillaryClient, Subscription
+from core.errors import (
     AlreadyRegisteredError,
     ComeBackLater,
     ConfigurationError,
     CredentialsError,
     TransientError,
 )
-from workers.rate_limit import SharedRateLimiter
+from core.store.rate_budget import SharedRateLimiter
+from tests.helpers import make_settings
 
 INSTORE = {"source": "INSTORE", "identifiers": [{"type": "mobile", "value": "66812345678"}]}
 
@@ -124,7 +124,7 @@ def test_every_attempt_takes_from_the_shared_budget(sandbox, fake_redis):
 
 
 def test_session_reads_proxy_and_ca_settings_once(monkeypatch):
-    from workers.capillary import capillary_session
+    from core.capillary.client import capillary_session
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/brand-ca.pem")

@@ -1,8 +1,8 @@
 import pytest
 
-from workers.capillary import Subscription, subscription_status
-from workers.capillary_http import parse_retry_after, raise_for_envelope
-from workers.errors import (
+from core.capillary.client import Subscription, subscription_status
+from core.capillary.transport import parse_retry_after, raise_for_envelope
+from core.errors import (
     AlreadyRegisteredError,
     ConfigurationError,
     CredentialsError,

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from app.sandbox.capillary import SandboxConfig, create_sandbox_app
-from app.sandbox.capillary import pipeline as pipeline_module
-from app.sandbox.capillary.auth import basic_header
-from app.sandbox.capillary.calllog import max_in_window
+from sandboxes.capillary import SandboxConfig, create_sandbox_app
+from sandboxes.capillary import pipeline as pipeline_module
+from sandboxes.capillary.auth import basic_header
+from sandboxes.capillary.calllog import max_in_window
 
 AUTH = {"Authorization": basic_header("sandbox-till", "sandbox-password")}
 LINE_A = "U" + "a" * 32

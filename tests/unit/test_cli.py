@@ -9,12 +9,16 @@ import re
 import fakeredis
 import pytest
 
-from app.cli import context
-from app.cli.backfill import backfill_event
-from app.cli.import_csv import read_import_file
-from app.cli.main import main
-from app.cli.progress import Progress
-from app.cli.validation import line_user_id_problem, mobile_problem, normalise_mobile
+from cli import context
+from cli.backfill import backfill_event
+from cli.import_csv import read_import_file
+from cli.localstack.embedded_redis import free_port
+from cli.main import main
+from cli.progress import Progress
+from cli.validation import line_user_id_problem, mobile_problem, normalise_mobile
+from core.errors import ConfigurationError
+from core.store.dead_letters import DeadLetterStore
+from core.store.state import StateStore
 from tasks.imports import REGISTERED, ImportMarkers, import_task_id
 from tests.helpers import (
     ACCESS_TOKEN,
@@ -24,10 +28,6 @@ from tests.helpers import (
     channels_json,
     new_user_id,
 )
-from workers.dead_letters import DeadLetterStore
-from workers.embedded_redis import free_port
-from workers.errors import ConfigurationError
-from workers.state import StateStore
 
 COMMANDS = [
     ["up"], ["channels"], ["send-event"], ["register"], ["check"], ["import"],
@@ -131,7 +131,7 @@ def test_up_hands_the_state_dir_to_run_stack(monkeypatch, tmp_path):
         seen["state_dir"] = options.state_dir
         return 7
 
-    monkeypatch.setattr("app.devstack.run_stack", fake_run_stack)
+    monkeypatch.setattr("cli.localstack.stack.run_stack", fake_run_stack)
     assert main(["up", "--state-dir", str(tmp_path)]) == 7
     assert seen["state_dir"] == tmp_path
 
@@ -353,7 +353,7 @@ def test_import_waits_for_the_workers_and_summarises(redis, celery, tmp_path, ca
 
 
 def test_import_stops_waiting_when_nothing_moves(redis, celery, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("app.cli.importer.POLL_SECONDS", 0.05)
+    monkeypatch.setattr("cli.importer.POLL_SECONDS", 0.05)
     path = write_csv(tmp_path / "users.csv", [["66800000001", new_user_id(), ""]])
     assert main(["import", str(path), "--timeout", "1"]) == 1
     out = capsys.readouterr().out
@@ -387,7 +387,7 @@ def test_backfill_event_is_a_follow_with_an_id_fixed_per_user_and_day():
 
 def test_backfill_enqueues_each_follower_once_a_day(redis, celery, monkeypatch, capsys):
     users = [new_user_id(), new_user_id()]
-    monkeypatch.setattr("workers.line_api.LineApiClient.follower_ids",
+    monkeypatch.setattr("core.line.client.LineApiClient.follower_ids",
                         followers(*users, "not-a-user-id"))
     assert main(["backfill-followers"]) == 0
     assert [(m["name"], m["queue"], m["kwargs"]["event"]["source"]["userId"]) for m in
@@ -406,7 +406,7 @@ def test_backfill_enqueues_each_follower_once_a_day(redis, celery, monkeypatch, 
 
 def test_backfill_on_an_unverified_account_is_one_line(redis, celery, monkeypatch, capsys):
     refused = ConfigurationError("LINE followers: HTTP 403 (not available for this account)")
-    monkeypatch.setattr("workers.line_api.LineApiClient.follower_ids", followers(error=refused))
+    monkeypatch.setattr("core.line.client.LineApiClient.follower_ids", followers(error=refused))
     assert main(["backfill-followers"]) == 2
     assert capsys.readouterr().err == (
         f"linecap: LINE refused the followers list of channel {CHANNEL_ID}: LINE followers: "

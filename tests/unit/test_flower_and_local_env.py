@@ -1,6 +1,6 @@
 import pytest
 
-from config.local_env import load_local_env, write_local_env
+from cli.localstack.local_env import load_local_env, write_local_env
 from workers.flower import flower_argv
 
 
@@ -34,7 +34,7 @@ def test_local_env_round_trip_never_overrides_set_variables(tmp_path):
 
 
 def test_cli_reads_the_local_env_of_a_running_stack(tmp_path, monkeypatch, capsys):
-    from app.cli.main import main
+    from cli.main import main
 
     path = write_local_env({"REDIS_URL": "redis://127.0.0.1:1/0"}, tmp_path / "local.env")
     for name in ("REDIS_URL", "CAPILLARY_BASE_URL", "LINE_CHANNELS", "LINE_CHANNEL_ID"):

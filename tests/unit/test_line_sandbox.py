@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.sandbox.line import LineSandboxConfig, create_line_sandbox_app, sign_body
-from app.sandbox.line.events import (
+from sandboxes.line import LineSandboxConfig, create_line_sandbox_app, sign_body
+from sandboxes.line.events import (
     make_account_link_event,
     make_follow_event,
     make_unfollow_event,
@@ -621,7 +621,7 @@ def test_module_serves_over_http():
         [
             sys.executable,
             "-m",
-            "app.sandbox.line",
+            "sandboxes.line",
             "--port",
             "0",
             "--channels",

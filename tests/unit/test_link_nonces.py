@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import CHANNEL_ID, new_user_id
-from workers.link_nonces import (
+from core.store.link_nonces import (
     BOUND,
     CLAIMED,
     ISSUED,
@@ -16,6 +15,7 @@ from workers.link_nonces import (
     WRONG_USER,
     NonceStore,
 )
+from tests.helpers import CHANNEL_ID, new_user_id
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import pytest
 from kombu.exceptions import OperationalError
 
 from app import create_app
+from core.errors import CredentialsError, TransientError
+from core.linking import LINK_TASK, LinkRequest
+from core.store.link_nonces import NonceStore
 from tests.helpers import CHANNEL_ID, make_settings, new_user_id
-from workers.errors import CredentialsError, TransientError
-from workers.link_nonces import NonceStore
-from workers.links import LINK_TASK, LinkRequest
 from workers.queues import LINKING_QUEUE
 
 KEY = "linking-api-key-0123456789"

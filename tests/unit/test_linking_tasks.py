@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import pytest
 
+from core.capillary.client import CapillaryClient
+from core.errors import IdentityConflictError, InvalidInputError
+from core.line.client import LineApiClient
+from core.linking import LINK_TASK, LinkRequest
+from core.store.dead_letters import DeadLetterStore
+from core.store.link_nonces import CLAIMED, NonceStore
+from core.store.rate_budget import SharedRateLimiter
+from core.store.state import StateStore
 from tasks import account_link
 from tasks.apply import apply_event
 from tasks.link_tasks import link_customer
 from tasks.linking import ALREADY_LINKED, DUPLICATE, LINKED, apply_link
 from tests.helpers import CHANNEL_ID, SOURCE_ACCOUNT_ID, follow_event, make_settings, new_user_id
-from workers.capillary import CapillaryClient
-from workers.dead_letters import DeadLetterStore
-from workers.errors import IdentityConflictError, InvalidInputError
-from workers.line_api import LineApiClient
-from workers.link_nonces import CLAIMED, NonceStore
-from workers.links import LINK_TASK, LinkRequest
 from workers.queues import LINKING_QUEUE
-from workers.rate_limit import SharedRateLimiter
 from workers.replay import replay_one
 from workers.runtime import Runtime, set_runtime
-from workers.state import StateStore
 
 
 @pytest.fixture
@@ -208,7 +208,7 @@ def test_a_failed_link_task_is_dead_lettered_and_replayed_to_the_linking_queue(r
 
 # -- the accountLink event ---------------------------------------------------------------------
 def account_link_event(user: str | None, nonce: str, result: str = "ok") -> dict:
-    from app.sandbox.line.events import make_account_link_event
+    from sandboxes.line.events import make_account_link_event
 
     return make_account_link_event(user, nonce, result)
 

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
+from core.logs import configure_logging, log_context, mask_mobile, settings_secrets
 from tests.helpers import ACCESS_TOKEN, CHANNEL_ID, CHANNEL_SECRET, make_settings
-from workers.logs import configure_logging, log_context, mask_mobile, settings_secrets
 
 PASSWORD = "Pässwörd\"with\\odd-chars"
 OAUTH_SECRET = "oauth-secret-0123456789"

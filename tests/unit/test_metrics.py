@@ -20,10 +20,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app import create_app
-from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id, signed_body
-from workers.dead_letters import INDEX as DEAD_LETTER_INDEX
-from workers.embedded_redis import free_port
-from workers.metrics import (
+from cli.localstack.embedded_redis import free_port
+from core.metrics import (
     DIR_VAR,
     OWNER_VAR,
     forget_process,
@@ -31,6 +29,8 @@ from workers.metrics import (
     multiprocess_registry,
     prepare_multiprocess_dir,
 )
+from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
+from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id, signed_body
 from workers.queue_metrics import RedisStateCollector
 from workers.queues import PROCESS_EVENT_TASK
 from workers.worker_metrics import event_outcome
@@ -122,7 +122,7 @@ def test_a_directory_inherited_from_another_linecap_process_is_replaced(monkeypa
 def test_a_private_directory_is_removed_by_its_maker_only():
     script = (
         "import os, sys\n"
-        "from workers.metrics import prepare_multiprocess_dir\n"
+        "from core.metrics import prepare_multiprocess_dir\n"
         "path = prepare_multiprocess_dir('web')\n"
         "child = os.fork()\n"
         "if child == 0:\n"

@@ -8,8 +8,8 @@ import fakeredis
 import pytest
 
 from app import create_app
+from core.store.dead_letters import DeadLetterStore
 from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id
-from workers.dead_letters import DeadLetterStore
 
 KEY = "ops-key-0123456789abcdef"
 

@@ -9,9 +9,9 @@ import pytest
 from kombu.exceptions import OperationalError
 
 from app.publisher import BrokerUnavailable, CeleryEventPublisher
+from core.store.dead_letters import DeadLetterStore
 from tasks import fan_out
 from tests.helpers import CHANNEL_ID, follow_event, new_user_id
-from workers.dead_letters import DeadLetterStore
 from workers.event_messages import send_events
 from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE, FAN_OUT_TASK, PROCESS_EVENT_TASK
 

@@ -10,9 +10,9 @@ from redis.connection import SSLConnection
 
 from config import ConfigError
 from config.redis_tls import redis_py_url, tls_options
+from core.store.connection import redis_client
 from tests.helpers import make_settings
 from workers.celery_app import celery_config, make_celery
-from workers.redis_conn import redis_client
 
 TLS_URL = "rediss://:s3cret-pass@redis.example.com:6380/0"
 SPELLINGS = [

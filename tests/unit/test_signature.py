@@ -2,7 +2,7 @@ import base64
 import hashlib
 import hmac
 
-from app.signature import is_valid, sign
+from core.line.signature import is_valid, sign
 
 
 def test_matches_lines_definition():

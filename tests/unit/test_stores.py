@@ -5,11 +5,11 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from workers.dead_letters import DeadLetterStore
-from workers.errors import ComeBackLater
-from workers.rate_limit import SharedRateLimiter
+from core.errors import ComeBackLater
+from core.store.dead_letters import DeadLetterStore
+from core.store.rate_budget import SharedRateLimiter
+from core.store.state import StateStore, UserRecord, UserView
 from workers.replay import replay_all, replay_one
-from workers.state import StateStore, UserRecord, UserView
 
 
 @pytest.fixture

@@ -7,15 +7,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from core.capillary.client import CapillaryClient
+from core.line.client import LineApiClient
+from core.store.dead_letters import DeadLetterStore
+from core.store.rate_budget import SharedRateLimiter
+from core.store.state import StateStore
 from tasks import events as event_tasks
 from tasks.apply import apply_event
 from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id
-from workers.capillary import CapillaryClient
-from workers.dead_letters import DeadLetterStore
-from workers.line_api import LineApiClient
-from workers.rate_limit import SharedRateLimiter
 from workers.runtime import Runtime, set_runtime
-from workers.state import StateStore
 
 
 class Retried(Exception):

@@ -96,7 +96,7 @@ def test_unknown_channel_is_404(client):
 @pytest.mark.parametrize("raw", [b"not json", b"[]", b'{"events": {}}', b'{"events": [1]}',
                                  b'{"destination": "U1"}', b"\xff\xfe"])
 def test_malformed_signed_body_is_400(client, publisher, raw):
-    from app.signature import sign
+    from core.line.signature import sign
     from tests.helpers import CHANNEL_SECRET
 
     response = client.post(f"/webhooks/line/{CHANNEL_ID}", data=raw,
@@ -139,7 +139,7 @@ def test_health_and_readiness(client):
 
 
 def test_readiness_fails_when_redis_is_down(publisher):
-    from workers.redis_conn import redis_client
+    from core.store.connection import redis_client
 
     dead = redis_client("redis://127.0.0.1:1/0", fail_fast=True)
     app = create_app(make_settings(), publisher=publisher, redis_client=dead)

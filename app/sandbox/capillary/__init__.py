@@ -1,9 +1,0 @@
-"""A local, honest imitation of Capillary (InTouch) v2 customer APIs, with fault injection.
-
-Run it with ``python -m app.sandbox.capillary``; see capillary.md for the behaviour it copies.
-"""
-
-from .config import SandboxConfig
-from .factory import create_sandbox_app
-
-__all__ = ["SandboxConfig", "create_sandbox_app"]

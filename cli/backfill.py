@@ -1,0 +1,89 @@
+"""`linecap backfill-followers`: bring Capillary in line with who follows the account today.
+
+Each current follower becomes a synthetic follow event through the normal task, stamped now and
+with an id fixed per user and day: per-user ordering and dedup apply (a later real unfollow
+still wins, and a second run on the same day enqueues nothing new).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+
+from cli import context
+from cli.output import NOT_OK, CliError, print_fields
+from cli.progress import Progress
+from cli.validation import line_user_id_problem, positive_int_arg
+from config import LineChannel
+from core.errors import ConfigurationError, CredentialsError, LinecapError
+from core.line import events
+from core.line.builders import user_event
+from workers.queues import EVENTS_QUEUE, PROCESS_EVENT_TASK
+
+MAX_PAGE_SIZE = 1000
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "backfill-followers", help="sync every current LINE follower into Capillary",
+        description="Page through LINE's followers list (verified or premium accounts only) "
+                    "and enqueue a follow event per follower through the normal event task, "
+                    "so each is registered if needed and opted in. Safe to run again.")
+    parser.add_argument("--channel", metavar="ID", help="channel id (default: the only one)")
+    parser.add_argument("--limit", type=positive_int_arg, metavar="N",
+                        help="stop after N followers (default: all)")
+    parser.set_defaults(handler=run)
+
+
+def backfill_event(channel_id: str, user_id: str, now_ms: int) -> dict:
+    """A follow as LINE would send it, minus the replyToken nobody could use."""
+    day = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y%m%d")
+    return user_event("follow", user_id, timestamp_ms=now_ms,
+                      event_id=f"backfill-{channel_id}-{user_id}-{day}")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = context.settings()
+    channel = context.pick_channel(config, args.channel)
+    rt = context.runtime(config)
+    counts = {"followers": 0, "enqueued": 0, "already synced today": 0, "malformed ids": 0}
+    progress = Progress("followers")
+    page_size = min(MAX_PAGE_SIZE, args.limit or MAX_PAGE_SIZE)
+    try:
+        with context.celery_app(config) as app:
+            for user_id in rt.line_api.follower_ids(channel, limit=page_size):
+                if args.limit and counts["followers"] >= args.limit:
+                    break
+                counts["followers"] += 1
+                progress.update(counts["followers"])
+                if line_user_id_problem(user_id):
+                    counts["malformed ids"] += 1
+                    continue
+                event = backfill_event(channel.channel_id, user_id, int(time.time() * 1000))
+                event_id = events.event_id(event)
+                if rt.state.outcome_of(event_id):
+                    counts["already synced today"] += 1
+                    continue
+                context.publish(app, PROCESS_EVENT_TASK,
+                                {"channel_id": channel.channel_id, "event": event},
+                                event_id, EVENTS_QUEUE)
+                counts["enqueued"] += 1
+    except LinecapError as exc:
+        progress.close()
+        print_fields(list(counts.items()))
+        raise _line_error(channel, exc) from None
+    progress.close()
+    print_fields(list(counts.items()))
+    return 0
+
+
+def _line_error(channel: LineChannel, exc: LinecapError) -> CliError:
+    """One line a person can act on; a rerun is safe, so partial progress is not lost."""
+    if isinstance(exc, ConfigurationError):
+        return CliError(f"LINE refused the followers list of channel {channel.channel_id}: "
+                        f"{exc}; only verified or premium accounts can use it")
+    if isinstance(exc, CredentialsError):
+        return CliError(f"LINE refused the access token of channel {channel.channel_id}: {exc}")
+    return CliError(f"LINE followers list of channel {channel.channel_id} failed ({exc}); "
+                    "running the command again is safe", NOT_OK)

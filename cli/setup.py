@@ -1,0 +1,114 @@
+"""`linecap setup check | webhook`: the configuration guide's manual steps, checked and done
+through the LINE and Capillary APIs instead of two consoles.
+
+Neither step needs Redis: the checks make a handful of Capillary calls outside the shared rate
+budget, so they work before the rest of the system is up.
+"""
+
+from __future__ import annotations
+
+import argparse
+from urllib.parse import urlparse
+
+from cli import context
+from cli.channels import webhook_url
+from cli.output import NOT_OK, CliError, print_table
+from cli.setup_checks import (
+    Check,
+    access_token,
+    capillary_credentials,
+    source_account,
+    webhook_endpoint,
+    webhook_reachable,
+)
+from config import LineChannel, Settings
+from core.capillary.client import CapillaryClient
+from core.errors import LinecapError
+from core.line.client import LineApiClient
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "setup", help="check or do the LINE/Capillary set-up steps of the configuration guide",
+        description="Check every channel's access token, webhook endpoint and reachability, "
+                    "the Capillary credentials and each source account id; or set a channel's "
+                    "webhook URL through the LINE API.")
+    steps = parser.add_subparsers(dest="setup_step", required=True, metavar="STEP")
+    check = steps.add_parser(
+        "check", help="check the set-up, one line per check with the fix",
+        description="One line per check, PASS or FAIL, with the fix for each failure. Exit "
+                    "code 0 only when every check passes.")
+    check.add_argument("--channel", metavar="ID", help="check only this channel (default: all)")
+    check.add_argument("--base-url", metavar="URL",
+                       help="public base URL of the receiver; each channel's webhook must then "
+                            "be <URL>/webhooks/line/<channel id>")
+    check.set_defaults(handler=run_check)
+    webhook = steps.add_parser(
+        "webhook", help="set a channel's webhook URL through the LINE API, then test it",
+        description="Set the channel's webhook endpoint with LINE's API, read it back, and ask "
+                    "LINE to send it a test request. Exit code 0 only when it is set and LINE "
+                    "reached it.")
+    webhook.add_argument("--url", required=True, type=webhook_url_arg,
+                         help="the full webhook URL, e.g. https://linecap.example.com"
+                              "/webhooks/line/<channel id> (see `linecap channels`)")
+    webhook.add_argument("--channel", metavar="ID", help="channel id (default: the only one)")
+    webhook.set_defaults(handler=run_webhook)
+
+
+def webhook_url_arg(text: str) -> str:
+    value = text.strip()
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise argparse.ArgumentTypeError(f"must be an http(s) URL; got {text!r}")
+    return value
+
+
+def run_check(args: argparse.Namespace) -> int:
+    config = context.settings()
+    channels = [context.pick_channel(config, args.channel)] if args.channel else \
+        list(config.channels)
+    checks = collect_checks(config, channels, args.base_url)
+    print_table(("RESULT", "WHERE", "CHECK", "DETAIL"), [
+        ("PASS" if c.ok else "FAIL", c.where, c.what,
+         c.detail + (f" — fix: {c.fix}" if c.fix and not c.ok else "")) for c in checks])
+    failed = sum(not c.ok for c in checks)
+    print(f"\n{len(checks)} checks, {failed} failed")
+    return NOT_OK if failed else 0
+
+
+def collect_checks(config: Settings, channels: list[LineChannel],
+                   base_url: str | None) -> list[Check]:
+    capillary = CapillaryClient.from_settings(config, limiter=None)
+    line_api = LineApiClient(config.line_api_base_url)
+    credentials = capillary_credentials(capillary, config)
+    checks = [credentials]
+    for channel in channels:
+        expected = webhook_url(base_url.rstrip("/"), channel.channel_id) if base_url else None
+        token = access_token(line_api, channel)
+        endpoint = webhook_endpoint(line_api, channel, expected) if token.ok else \
+            Check(token.where, "webhook endpoint", False, "not checked: access token refused",
+                  "fix the access token first")
+        checks += [token, endpoint, webhook_reachable(line_api, channel, endpoint),
+                   source_account(capillary, config, channel, credentials.ok)]
+    return checks
+
+
+def run_webhook(args: argparse.Namespace) -> int:
+    config = context.settings()
+    channel = context.pick_channel(config, args.channel)
+    line_api = LineApiClient(config.line_api_base_url)
+    try:
+        line_api.set_webhook_endpoint(channel, args.url)
+        current = str(line_api.webhook_endpoint(channel).get("endpoint") or "")
+    except LinecapError as exc:
+        raise CliError(f"could not set the webhook of channel {channel.channel_id}: {exc} "
+                       "(`linecap setup check` says what to fix)") from None
+    if current != args.url:
+        raise CliError(f"LINE still reports {current or 'no endpoint'} for channel "
+                       f"{channel.channel_id}", NOT_OK)
+    print(f"webhook of channel {channel.name} ({channel.channel_id}) set to {current}")
+    endpoint = Check(f"channel {channel.name}", "webhook endpoint", True, current)
+    test = webhook_reachable(line_api, channel, endpoint)
+    print(f"{'PASS' if test.ok else 'FAIL'}  webhook reachable: {test.detail}"
+          + (f" — fix: {test.fix}" if test.fix and not test.ok else ""))
+    return 0 if test.ok else NOT_OK

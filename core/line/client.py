@@ -1,0 +1,94 @@
+"""The LINE Messaging API calls linecap makes, with the channel's access token.
+
+LINE's limits are per channel and far above ours (~2,000 req/s), so there is no shared budget
+here; errors map onto the same transient/permanent classes as Capillary's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from config import LineChannel
+from core.errors import ConfigurationError, CredentialsError, InvalidInputError, TransientError
+
+
+class LineApiClient:
+    def __init__(self, base_url: str, timeout: float = 5.0,
+                 session: requests.Session | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    def profile(self, channel: LineChannel, user_id: str) -> dict[str, Any] | None:
+        """The user's LINE profile, or None when they are not (or no longer) a friend."""
+        response = self._request(channel, "GET", f"/v2/bot/profile/{user_id}", "profile")
+        if response.status_code == 404:
+            return None
+        return self._json(response, "profile")
+
+    def follower_ids(self, channel: LineChannel, limit: int = 1000) -> Iterator[str]:
+        """Every current follower's userId, page by page (verified/premium accounts only)."""
+        start: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": limit}
+            if start:
+                params["start"] = start
+            response = self._request(channel, "GET", "/v2/bot/followers/ids", "followers",
+                                     params=params)
+            body = self._json(response, "followers")
+            yield from body.get("userIds", [])
+            start = body.get("next")
+            if not start:
+                return
+
+    def issue_link_token(self, channel: LineChannel, user_id: str) -> str:
+        response = self._request(channel, "POST", f"/v2/bot/user/{user_id}/linkToken",
+                                 "linkToken")
+        return str(self._json(response, "linkToken")["linkToken"])
+
+    def bot_info(self, channel: LineChannel) -> dict[str, Any]:
+        return self._json(self._request(channel, "GET", "/v2/bot/info", "info"), "info")
+
+    def webhook_endpoint(self, channel: LineChannel) -> dict[str, Any]:
+        response = self._request(channel, "GET", "/v2/bot/channel/webhook/endpoint", "endpoint")
+        return self._json(response, "endpoint")
+
+    def set_webhook_endpoint(self, channel: LineChannel, url: str) -> None:
+        response = self._request(channel, "PUT", "/v2/bot/channel/webhook/endpoint", "endpoint",
+                                 json_body={"endpoint": url})
+        self._json(response, "endpoint")
+
+    def test_webhook(self, channel: LineChannel, url: str | None = None) -> dict[str, Any]:
+        response = self._request(channel, "POST", "/v2/bot/channel/webhook/test", "webhookTest",
+                                 json_body={"endpoint": url} if url else {})
+        return self._json(response, "webhookTest")
+
+    def _request(self, channel: LineChannel, method: str, path: str, name: str,
+                 params: dict | None = None, json_body: dict | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {channel.access_token}"}
+        try:
+            return self.session.request(method, self.base_url + path, params=params,
+                                        json=json_body, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransientError(f"LINE {name}: {type(exc).__name__}") from None
+
+    @staticmethod
+    def _json(response: requests.Response, name: str) -> dict[str, Any]:
+        status = response.status_code
+        label = f"LINE {name}: HTTP {status}"
+        if status == 429 or status >= 500:
+            raise TransientError(label)
+        if status == 401:
+            raise CredentialsError(f"{label} (channel access token refused)")
+        if status == 403:
+            raise ConfigurationError(f"{label} (not available for this account)")
+        if status >= 400:
+            raise InvalidInputError(label)
+        try:
+            body = response.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
