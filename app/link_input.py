@@ -1,7 +1,7 @@
 """Reading and checking the JSON bodies of the linking API, with a message per bad field.
 
-The rules for a LINE user id, a mobile and a name are the CLI's (cli.validation), so a value
-the API accepts is one `linecap register` would accept too.
+The rules for a LINE user id, a mobile and a name are core.validation's, the CLI's too, so a
+value the API accepts is one `linecap register` would accept.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from typing import Any
 
 from flask import request
 
-from cli.validation import (
+from config import LineChannel, Settings
+from core.validation import (
     line_user_id_problem,
     mobile_problem,
     name_problem,
     normalise_mobile,
 )
-from config import LineChannel, Settings
 
 
 class BadInput(Exception):

@@ -42,8 +42,9 @@ from app.link_input import (
 from config import Settings
 from core.errors import LinecapError, TransientError
 from core.line.client import LineApiClient
-from core.linking import LinkRequest, enqueue_link
+from core.link_request import LinkRequest
 from core.store.link_nonces import BOUND, CLAIMED, UNKNOWN, USED, LinkNonce, NonceStore
+from workers.messages import enqueue_link
 
 log = logging.getLogger("linecap.linking")
 bp = Blueprint("linking", __name__)

@@ -11,10 +11,16 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 
 from app.api_keys import require_api_key
+from workers.registry import UnknownTask
 from workers.replay import replay_all, replay_one
 
 log = logging.getLogger("linecap.ops")
 bp = Blueprint("ops", __name__, url_prefix="/ops")
+
+
+@bp.errorhandler(UnknownTask)
+def _unknown_task(exc: UnknownTask):
+    return jsonify({"message": f"cannot replay: {exc}"}), 409
 
 
 def _audit(action: str, count: int, event_id: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Hand verified events to Celery (workers.event_messages says how they are carried).
+"""Hand verified events to Celery (workers.messages says how they are carried).
 
 Publishing does not retry: when the broker cannot take a message the receiver answers 503 at
 once, and LINE redelivers the whole request (duplicates are dropped by the worker).
@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from workers.event_messages import is_broker_error, send_events, send_fan_out
+from workers.messages import is_broker_error, send_events, send_fan_out
 
 
 class BrokerUnavailable(Exception):

@@ -13,7 +13,7 @@ from celery import Celery
 from bench.queueing import NOOP_TASK
 from config import load_settings
 from workers.celery_app import celery_config  # also connects linecap's JSON log set-up
-from workers.queues import EVENTS_QUEUE
+from workers.registry import EVENTS_QUEUE
 
 app = Celery("linecap-bench-noop")
 app.conf.update(celery_config(load_settings()))

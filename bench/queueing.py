@@ -18,8 +18,8 @@ from bench.procs import BenchError
 from config import load_settings
 from core.line import events as event_fields
 from workers.celery_app import make_celery
-from workers.event_messages import send_events
-from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE
+from workers.messages import send_events
+from workers.registry import EVENT_BATCHES_QUEUE, EVENTS_QUEUE
 
 NOOP_TASK = "bench.noop"  # the baseline task (bench.noop_app)
 UNACKED_KEY = "unacked"  # kombu's Redis transport: messages delivered and not yet acked

@@ -19,7 +19,7 @@ from bench.cpu import TICKS_PER_SECOND, cores, cpu_window, process_ticks
 from bench.procs import PYTHON, ROOT, BenchError, children, memory_kib
 from bench.stack import BenchStack
 from bench.stats import median
-from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE
+from workers.registry import EVENT_BATCHES_QUEUE, EVENTS_QUEUE
 
 BASELINE_LATENCY_MS = 150
 TARGET_RATE = 500.0

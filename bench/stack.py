@@ -13,13 +13,13 @@ from bench.bodies import SANDBOX_PASSWORD, SANDBOX_USER, channels_json
 from bench.procs import PYTHON, BenchError, Proc, children, http_ok, wait_until
 from bench.sandbox import Sandbox
 from cli.localstack.embedded_redis import EmbeddedRedis, free_port
+from workers.registry import worker_queues
 
 HOST = "127.0.0.1"
 # The Procfile's sizing variables, read from the bench's own environment with its defaults.
 WEB_WORKERS = int(os.environ.get("WEB_CONCURRENCY") or 2)
 WEB_THREADS = int(os.environ.get("WEB_THREADS") or 4)
 WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY") or 4)
-WORKER_QUEUES = "line-events,linking,imports"
 _INHERITED_PREFIXES = ("CAPILLARY_", "LINE_", "LINECAP_", "REDIS_URL", "WEB_", "WORKER_")
 
 
@@ -33,7 +33,7 @@ def web_command(app_spec: str, port: int) -> list[str]:
 def worker_command(app_module: str, name: str) -> list[str]:
     """The Procfile's `worker` line (with a node name so logs tell workers apart)."""
     return [PYTHON, "-m", "celery", "-A", app_module, "worker", "--loglevel", "INFO",
-            "-Q", WORKER_QUEUES, "--concurrency", str(WORKER_CONCURRENCY),
+            "-Q", worker_queues(), "--concurrency", str(WORKER_CONCURRENCY),
             "--without-gossip", "--without-mingle", "-n", f"{name}@%h"]
 
 

@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from cli import context
 from cli.output import NOT_OK, CliError, print_fields
 from cli.progress import Progress
-from cli.validation import line_user_id_problem, positive_int_arg
+from cli.validation import positive_int_arg
 from config import LineChannel
 from core.errors import ConfigurationError, CredentialsError, LinecapError
 from core.line import events
 from core.line.builders import user_event
-from workers.queues import EVENTS_QUEUE, PROCESS_EVENT_TASK
+from core.validation import line_user_id_problem
+from workers.messages import send
+from workers.registry import PROCESS_EVENT_TASK
 
 MAX_PAGE_SIZE = 1000
 
@@ -46,13 +48,13 @@ def backfill_event(channel_id: str, user_id: str, now_ms: int) -> dict:
 def run(args: argparse.Namespace) -> int:
     config = context.settings()
     channel = context.pick_channel(config, args.channel)
-    rt = context.runtime(config)
+    runtime = context.runtime(config)
     counts = {"followers": 0, "enqueued": 0, "already synced today": 0, "malformed ids": 0}
     progress = Progress("followers")
     page_size = min(MAX_PAGE_SIZE, args.limit or MAX_PAGE_SIZE)
     try:
         with context.celery_app(config) as app:
-            for user_id in rt.line_api.follower_ids(channel, limit=page_size):
+            for user_id in runtime.line_api.follower_ids(channel, limit=page_size):
                 if args.limit and counts["followers"] >= args.limit:
                     break
                 counts["followers"] += 1
@@ -62,12 +64,11 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 event = backfill_event(channel.channel_id, user_id, int(time.time() * 1000))
                 event_id = events.event_id(event)
-                if rt.state.outcome_of(event_id):
+                if runtime.state.outcome_of(event_id):
                     counts["already synced today"] += 1
                     continue
-                context.publish(app, PROCESS_EVENT_TASK,
-                                {"channel_id": channel.channel_id, "event": event},
-                                event_id, EVENTS_QUEUE)
+                send(app, PROCESS_EVENT_TASK, {"channel_id": channel.channel_id,
+                                               "event": event}, event_id)
                 counts["enqueued"] += 1
     except LinecapError as exc:
         progress.close()

@@ -15,8 +15,8 @@ from cli.output import NOT_OK, print_fields, print_json
 from cli.validation import line_user_id_arg, mobile_arg
 from config import LineChannel
 from core.capillary.client import subscription_status
-from tasks.apply import line_subscription
-from tasks.customers import lookup_line_customer
+from core.capillary.documents import identifier_value, source_profile
+from tasks.customers import line_subscription, lookup_line_customer
 from workers.runtime import Runtime
 
 INSTORE_KEYS = ("mobile", "email", "externalId")
@@ -64,9 +64,9 @@ class MemberView:
 def run(args: argparse.Namespace) -> int:
     config = context.settings()
     channel = context.pick_channel(config, args.channel)
-    rt = context.runtime(config)
-    view = by_line_user(rt, channel, args.line_user) if args.line_user else \
-        by_mobile(rt, channel, args.mobile)
+    runtime = context.runtime(config)
+    view = by_line_user(runtime, channel, args.line_user) if args.line_user else \
+        by_mobile(runtime, channel, args.mobile)
     if args.json:
         print_json(view.to_json())
     else:
@@ -74,35 +74,24 @@ def run(args: argparse.Namespace) -> int:
     return 0 if view.complete else NOT_OK
 
 
-def by_line_user(rt: Runtime, channel: LineChannel, user_id: str) -> MemberView:
-    customer = lookup_line_customer(rt, channel, user_id)
+def by_line_user(runtime: Runtime, channel: LineChannel, user_id: str) -> MemberView:
+    customer = lookup_line_customer(runtime, channel, user_id)
     instore = source_profile(customer, "INSTORE")
     other = None
     key = _instore_key(instore)
     if key is not None:
-        other = rt.capillary.lookup("INSTORE", *key)
-    return _view(rt, channel, customer, other)
+        other = runtime.capillary.lookup("INSTORE", *key)
+    return _view(runtime, channel, customer, other)
 
 
-def by_mobile(rt: Runtime, channel: LineChannel, mobile: str) -> MemberView:
-    customer = rt.capillary.lookup("INSTORE", "mobile", mobile, embed_subscriptions=True)
+def by_mobile(runtime: Runtime, channel: LineChannel, mobile: str) -> MemberView:
+    customer = runtime.capillary.lookup("INSTORE", "mobile", mobile, embed_subscriptions=True)
     line = source_profile(customer, "LINE", channel.source_account_id)
     other = None
-    line_id = _identifier(line, rt.settings.lookup_identifier_name)
+    line_id = identifier_value(line, runtime.settings.lookup_identifier_name)
     if line_id is not None:
-        other = lookup_line_customer(rt, channel, line_id)
-    return _view(rt, channel, customer, other)
-
-
-def source_profile(customer: dict[str, Any] | None, source: str,
-                   account_id: str | None = None) -> dict[str, Any] | None:
-    """The customer's profile in that source (and source account, for LINE)."""
-    for profile in (customer or {}).get("profiles") or []:
-        if str(profile.get("source", "")).upper() != source:
-            continue
-        if account_id is None or str(profile.get("accountId", "")) == account_id:
-            return profile
-    return None
+        other = lookup_line_customer(runtime, channel, line_id)
+    return _view(runtime, channel, customer, other)
 
 
 def print_view(view: MemberView) -> None:
@@ -124,10 +113,10 @@ def describe_profile(profile: dict[str, Any] | None) -> str:
     return (idents or "no identifiers") + account
 
 
-def _view(rt: Runtime, channel: LineChannel, customer: dict[str, Any] | None,
+def _view(runtime: Runtime, channel: LineChannel, customer: dict[str, Any] | None,
           other: dict[str, Any] | None) -> MemberView:
     status = subscription_status((customer or {}).get("subscriptions"),
-                                 line_subscription(rt, channel))
+                                 line_subscription(runtime, channel))
     return MemberView(
         customer_id=int(customer["id"]) if customer else None,
         instore=source_profile(customer, "INSTORE"),
@@ -140,14 +129,7 @@ def _view(rt: Runtime, channel: LineChannel, customer: dict[str, Any] | None,
 def _instore_key(profile: dict[str, Any] | None) -> tuple[str, str] | None:
     """The INSTORE identifier to look the customer up by, in the org's usual order."""
     for name in INSTORE_KEYS:
-        value = _identifier(profile, name)
+        value = identifier_value(profile, name)
         if value is not None:
             return name, value
-    return None
-
-
-def _identifier(profile: dict[str, Any] | None, name: str) -> str | None:
-    for ident in (profile or {}).get("identifiers") or []:
-        if ident.get("type") == name and ident.get("value"):
-            return str(ident["value"])
     return None

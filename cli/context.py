@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import redis
 from celery import Celery
@@ -81,8 +80,3 @@ def celery_app(config: Settings) -> Iterator[Celery]:
         yield app
     finally:
         app.close()
-
-
-def publish(app: Celery, task: str, kwargs: dict[str, Any], task_id: str, queue: str) -> None:
-    """One message, no silent broker retries: a dead broker fails the command at once."""
-    app.send_task(task, kwargs=kwargs, task_id=task_id, queue=queue, retry=False)

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cli.output import CliError
-from cli.validation import (
+from core.validation import (
     line_user_id_problem,
     mobile_problem,
     name_problem,
     normalise_mobile,
 )
-from tasks.imports import ImportRow
+from tasks.imports.rows import ImportRow
 
 REQUIRED_COLUMNS = ("mobile", "line_user_id")
 COLUMNS = (*REQUIRED_COLUMNS, "name")

@@ -18,16 +18,11 @@ from cli.output import NOT_OK, print_fields
 from cli.progress import Progress
 from cli.validation import positive_int_arg
 from config import LineChannel, Settings
-from tasks.imports import (
-    ALREADY_THERE,
-    DONE_OUTCOMES,
-    FAILED,
-    IMPORT_TASK,
-    REGISTERED,
-    ImportMarkers,
-    import_task_id,
-)
-from workers.queues import IMPORTS_QUEUE
+from core.store.import_markers import ImportMarkers
+from tasks.imports.rows import DONE_OUTCOMES, import_task_id
+from workers.messages import send
+from workers.outcomes import Outcome
+from workers.registry import IMPORT_TASK, IMPORTS_QUEUE
 from workers.runtime import Runtime
 
 POLL_SECONDS = 0.5
@@ -77,17 +72,17 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_summary(parsed, errors_file, None)
         return NOT_OK if parsed.problems else 0
-    rt = context.runtime(config)
-    markers = ImportMarkers(rt.redis)
-    outcome = enqueue_rows(rt, config, channel, parsed, markers)
+    runtime = context.runtime(config)
+    markers = ImportMarkers(runtime.redis)
+    outcome = enqueue_rows(runtime, config, channel, parsed, markers)
     if not args.no_wait and outcome.enqueued:
         wait_for_rows(markers, outcome, args.timeout)
     _print_summary(parsed, errors_file, outcome, waited=not args.no_wait)
-    all_done = not parsed.problems and outcome.count(FAILED) == 0 and outcome.pending == 0
+    all_done = not parsed.problems and outcome.count(Outcome.FAILED) == 0 and outcome.pending == 0
     return 0 if all_done else NOT_OK
 
 
-def enqueue_rows(rt: Runtime, config: Settings, channel: LineChannel, parsed: ImportFile,
+def enqueue_rows(runtime: Runtime, config: Settings, channel: LineChannel, parsed: ImportFile,
                  markers: ImportMarkers) -> ImportRun:
     """Remember each identity and publish its task, unless an earlier run already did the row."""
     ids = [import_task_id(channel.channel_id, row.mobile, row.line_user_id)
@@ -100,11 +95,10 @@ def enqueue_rows(rt: Runtime, config: Settings, channel: LineChannel, parsed: Im
             if earlier[task_id] in DONE_OUTCOMES:
                 result.skipped += 1
             else:
-                rt.state.remember_identity(row.line_user_id, row.mobile, row.name)
+                runtime.state.remember_identity(row.line_user_id, row.mobile, row.name)
                 markers.clear(task_id)  # a failure from an earlier run is being retried
-                context.publish(app, IMPORT_TASK, {"channel_id": channel.channel_id,
-                                                   "event": row.to_payload()},
-                                task_id, IMPORTS_QUEUE)
+                send(app, IMPORT_TASK, {"channel_id": channel.channel_id,
+                                        "event": row.to_payload()}, task_id)
                 result.enqueued.append(task_id)
             progress.update(done)
     progress.close()
@@ -138,9 +132,9 @@ def _print_summary(parsed: ImportFile, errors_file: Path | None, result: ImportR
         fields += [("done before", f"{result.skipped}  (skipped)"),
                    ("enqueued", len(result.enqueued))]
         if waited:
-            failed = result.count(FAILED)
-            fields += [("registered", result.count(REGISTERED)),
-                       ("already there", result.count(ALREADY_THERE)),
+            failed = result.count(Outcome.FAILED)
+            fields += [("registered", result.count(Outcome.REGISTERED)),
+                       ("already there", result.count(Outcome.ALREADY_THERE)),
                        ("failed", f"{failed}  (see: linecap dlq list)" if failed else 0)]
             if result.pending:
                 fields.append(("still running", f"{result.pending}  (is a worker consuming "

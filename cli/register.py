@@ -17,9 +17,10 @@ from cli.validation import line_user_id_arg, mobile_arg, name_arg
 from config import LineChannel, Settings
 from core.errors import ComeBackLater, IdentityConflictError
 from core.line import events
-from tasks.customers import Identity, lookup_line_customer
-from tasks.imports import REGISTERED, register_known_mobile
-from workers.queues import EVENTS_QUEUE, PROCESS_EVENT_TASK
+from tasks.customers import Identity, lookup_line_customer, register_known_mobile
+from workers.messages import send
+from workers.outcomes import Outcome
+from workers.registry import PROCESS_EVENT_TASK
 from workers.runtime import Runtime
 
 LOCK_WAIT_SECONDS = 15.0
@@ -45,58 +46,60 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = context.settings()
     channel = context.pick_channel(config, args.channel)
-    rt = context.runtime(config)
-    rt.state.remember_identity(args.line_user, args.mobile, args.name)
+    runtime = context.runtime(config)
+    runtime.state.remember_identity(args.line_user, args.mobile, args.name)
     identity = Identity("mobile", args.mobile, args.name)
 
     def register() -> str:
-        return register_known_mobile(rt, channel, args.line_user, identity)
+        return register_known_mobile(runtime, channel, args.line_user, identity)
 
     try:
-        outcome = _with_user_lock(rt, channel, args.line_user, register)
+        outcome = _with_user_lock(runtime, channel, args.line_user, register)
     except IdentityConflictError as exc:
         raise CliError(str(exc), NOT_OK) from None
-    instore = rt.capillary.lookup("INSTORE", "mobile", args.mobile)
-    line = lookup_line_customer(rt, channel, args.line_user)
+    instore = runtime.capillary.lookup("INSTORE", "mobile", args.mobile)
+    line = lookup_line_customer(runtime, channel, args.line_user)
     instore_id = int(instore["id"]) if instore else None
     line_id = int(line["id"]) if line else None
     one_customer = instore_id is not None and instore_id == line_id
     fields = [("customer", line_id if one_customer else "-"),
-              ("registration", "new" if outcome == REGISTERED else "already registered"),
+              ("registration", "new" if outcome == Outcome.REGISTERED else "already registered"),
               ("INSTORE profile", _found(instore_id)), ("LINE profile", _found(line_id)),
               ("same customer", "yes" if one_customer else "NO")]
     if one_customer:
-        fields.append(("parked follow", release_parked_follow(rt, config, channel,
+        fields.append(("parked follow", release_parked_follow(runtime, config, channel,
                                                               args.line_user)))
     print_fields(fields)
     return 0 if one_customer else NOT_OK
 
 
-def release_parked_follow(rt: Runtime, config: Settings, channel: LineChannel, user_id: str) -> str:
+def release_parked_follow(runtime: Runtime, config: Settings, channel: LineChannel,
+                          user_id: str) -> str:
     """Send a follow parked for want of a mobile back through the normal task; say what we did.
 
     Taken out of the parked set first and put back if publishing fails, so it is never lost.
     """
-    event = rt.state.unpark(channel.channel_id, user_id)
+    event = runtime.state.unpark(channel.channel_id, user_id)
     if event is None:
         return "none waiting"
     event_id = events.event_id(event)
     try:
         with context.celery_app(config) as app:
-            context.publish(app, PROCESS_EVENT_TASK, {"channel_id": channel.channel_id,
-                                                      "event": event}, event_id, EVENTS_QUEUE)
+            send(app, PROCESS_EVENT_TASK, {"channel_id": channel.channel_id, "event": event},
+                 event_id)
     except Exception:
-        rt.state.park(channel.channel_id, user_id, event)
+        runtime.state.park(channel.channel_id, user_id, event)
         raise
     return f"re-enqueued (webhookEventId {event_id})"
 
 
-def _with_user_lock(rt: Runtime, channel: LineChannel, user_id: str, work: Callable[[], T]) -> T:
+def _with_user_lock(runtime: Runtime, channel: LineChannel, user_id: str,
+                    work: Callable[[], T]) -> T:
     """Run under the user's lock, waiting a little if a worker is applying their event now."""
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
-            with rt.state.user_lock(channel.channel_id, user_id):
+            with runtime.state.user_lock(channel.channel_id, user_id):
                 return work()
         except ComeBackLater as busy:
             if time.monotonic() + busy.wait_seconds > deadline:

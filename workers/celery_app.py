@@ -7,18 +7,12 @@ with one line naming the bad variable if they are wrong.
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, setup_logging
+from kombu import Queue
 
+import workers.signals  # noqa: F401 - connects the worker's start-up and logging hooks
 from config import Settings, settings_or_exit
 from config.redis_tls import tls_options
-from workers.queues import (
-    EVENT_BATCHES_QUEUE,
-    EVENTS_QUEUE,
-    FAN_OUT_TASK,
-    IMPORTS_QUEUE,
-    LINKING_QUEUE,
-    PROCESS_EVENT_TASK,
-)
+from workers.registry import EVENTS_QUEUE, QUEUES, TASK_MODULES, TASK_QUEUES
 
 
 def celery_config(settings: Settings) -> dict:
@@ -45,12 +39,9 @@ def celery_config(settings: Settings) -> dict:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_default_queue": EVENTS_QUEUE,
-        "task_routes": {
-            PROCESS_EVENT_TASK: {"queue": EVENTS_QUEUE},
-            FAN_OUT_TASK: {"queue": EVENT_BATCHES_QUEUE},
-            "linecap.link_*": {"queue": LINKING_QUEUE},
-            "linecap.import_*": {"queue": IMPORTS_QUEUE},
-        },
+        # A worker started without -Q consumes every queue of the registry.
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_routes": {task: {"queue": queue} for task, queue in TASK_QUEUES.items()},
         "worker_send_task_events": True,
         # Flower shows a task from the moment it is queued (find a webhookEventId still
         # waiting); costs the receiver a second publish per event (see docs/BENCHMARKS.md).
@@ -70,27 +61,9 @@ def celery_config(settings: Settings) -> dict:
 def make_celery(settings: Settings | None = None) -> Celery:
     if settings is None:
         settings = settings_or_exit()
-    app = Celery("linecap", include=["tasks.events", "tasks.fan_out", "tasks.imports",
-                                     "tasks.link_tasks"])
+    app = Celery("linecap", include=list(TASK_MODULES))
     app.conf.update(celery_config(settings))
     return app
-
-
-@celeryd_after_setup.connect
-def _consume_batches_with_events(sender, instance, **_kwargs) -> None:
-    """A worker that takes events also fans out multi-event requests, whatever its -Q says:
-    a Procfile written before the batches queue existed cannot strand requests in it."""
-    queues = instance.app.amqp.queues
-    if EVENTS_QUEUE in queues.consume_from and EVENT_BATCHES_QUEUE not in queues.consume_from:
-        queues.select_add(EVENT_BATCHES_QUEUE)
-
-
-@setup_logging.connect
-def _json_logs(**_kwargs) -> None:
-    """Workers log JSON lines like the web process, secrets redacted."""
-    from core.logs import configure_logging, settings_secrets
-
-    configure_logging(secrets=settings_secrets(settings_or_exit()))
 
 
 _default_app: Celery | None = None

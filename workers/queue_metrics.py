@@ -13,9 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
-from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE, IMPORTS_QUEUE, LINKING_QUEUE
-
-QUEUES = (EVENTS_QUEUE, EVENT_BATCHES_QUEUE, LINKING_QUEUE, IMPORTS_QUEUE)
+from workers.registry import QUEUES
 
 
 class RedisStateCollector(Collector):

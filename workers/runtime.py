@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import redis
 
-from config import Settings, load_settings
+from config import LineChannel, Settings, load_settings
 from core.capillary.client import CapillaryClient
+from core.errors import ConfigurationError
 from core.line.client import LineApiClient
 from core.metrics import get_metrics
 from core.store.connection import redis_client
@@ -30,6 +31,13 @@ class Runtime:
     line_api: LineApiClient
     state: StateStore
     dead_letters: DeadLetterStore
+
+    def channel(self, channel_id: str) -> LineChannel:
+        """The configured channel; a job for another (removed since?) is a dead letter."""
+        channel = self.settings.channel(channel_id)
+        if channel is None:
+            raise ConfigurationError(f"channel {channel_id} is not configured")
+        return channel
 
 
 def build_runtime(settings: Settings) -> Runtime:

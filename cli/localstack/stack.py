@@ -156,7 +156,7 @@ def _children(plan: StackPlan) -> list[tuple[str, list[str], dict[str, str]]]:
     web += ["--no-control-socket"]
     children.append(("web", web, env))
     celery = [*py, "celery", "-A", "workers.celery_app"]
-    worker = ["worker", "--loglevel", "INFO", "-Q", "line-events,linking,imports"]
+    worker = ["worker", "--loglevel", "INFO"]  # no -Q: every queue of workers.registry
     worker += ["--concurrency", _count(env, "WORKER_CONCURRENCY", 4)]
     children.append(("worker", celery + worker, env))
     flower = [*py, "workers.flower", f"--address={host}", f"--port={plan.flower_port}"]

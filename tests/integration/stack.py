@@ -126,12 +126,13 @@ class Stack:
         self._wait_http(self.web_url + "/healthz", proc)
         return proc
 
-    def start_worker(self, concurrency: int = 2, queues: str = "line-events,linking,imports",
+    def start_worker(self, concurrency: int = 2, queues: str | None = None,
                      extra_env: dict[str, str] | None = None) -> Proc:
         name = f"worker-{uuid.uuid4().hex[:6]}"
         proc = self._spawn(name, [
             sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-            "--loglevel", "INFO", "-Q", queues, "--concurrency", str(concurrency),
+            "--loglevel", "INFO", *(["-Q", queues] if queues else []),
+            "--concurrency", str(concurrency),
             "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
         ], extra_env)
         wait_until(lambda: "ready." in proc.log() or not proc.alive(), 30, 0.2, "worker ready")

@@ -131,7 +131,8 @@ def test_the_plan_with_nothing_configured_runs_everything_locally(tmp_path):
     argv = dict((name, argv) for name, argv, _ in plan.children)
     assert argv["capillary"][-2:] == ["--accounts", "demo-line-account"]
     assert json.loads(argv["line"][-1])[0]["channel_id"] == "1234567890"
-    assert argv["worker"][-3:] == ["line-events,linking,imports", "--concurrency", "4"]
+    assert argv["worker"][-2:] == ["--concurrency", "4"]
+    assert "-Q" not in argv["worker"], "a worker without -Q runs every queue of the registry"
     assert plan.env["REDIS_URL"] == "redis://127.0.0.1:6390/0"
     assert plan.env["CAPILLARY_BASE_URL"] == "http://127.0.0.1:8091"
     assert plan.env["CAPILLARY_USERNAME"] == "sandbox-till"

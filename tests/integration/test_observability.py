@@ -24,7 +24,7 @@ from core.store.connection import redis_client
 from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
 from tests.helpers import ACCESS_TOKEN, CHANNEL_ID, CHANNEL_SECRET, follow_event, new_user_id
 from tests.integration.stack import SANDBOX_PASSWORD, Proc, Stack, database_url, wait_until
-from workers.queues import EVENTS_QUEUE
+from workers.registry import EVENTS_QUEUE
 
 OWN_DB = 12
 TASK_LOGGERS = ("linecap.tasks", "linecap.apply", "linecap.customers")

@@ -11,8 +11,8 @@ from core.store.connection import redis_client
 from tests.helpers import follow_event, make_settings, new_event_id, new_user_id
 from tests.integration.stack import wait_until
 from workers.celery_app import make_celery
-from workers.event_messages import send_events
-from workers.queues import EVENT_BATCHES_QUEUE, EVENTS_QUEUE, FAN_OUT_TASK
+from workers.messages import send_events
+from workers.registry import EVENT_BATCHES_QUEUE, EVENTS_QUEUE, FAN_OUT_TASK
 
 
 def test_our_broker_settings_keep_kombu_batching_on(fresh_redis_db):

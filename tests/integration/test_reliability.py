@@ -18,7 +18,7 @@ from core.store.state import StateStore
 from tests.helpers import CHANNEL_ID, SOURCE_ACCOUNT_ID, follow_event, make_settings, new_user_id
 from tests.integration.stack import Proc, Stack, dump, wait_until
 from workers.celery_app import make_celery
-from workers.event_messages import send_fan_out
+from workers.messages import send_fan_out
 
 OPS_KEY = "ops-key-for-tests-0123456789"
 FAST_RETRIES = {

@@ -1,0 +1,202 @@
+"""Metrics add up across forked processes, outlive them where they should, and count the right
+things: webhook outcomes and Redis queue state (task outcomes: tests/unit/workers)."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import fakeredis
+import redis
+from prometheus_client import CollectorRegistry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from app import create_app
+from cli.localstack.embedded_redis import free_port
+from core.metrics import (
+    DIR_VAR,
+    OWNER_VAR,
+    forget_process,
+    get_metrics,
+    multiprocess_registry,
+    prepare_multiprocess_dir,
+)
+from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
+from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id, signed_body
+from workers.queue_metrics import RedisStateCollector
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def sample(name: str, **labels: str) -> float:
+    """The value summed over every process's files (0 when nothing was recorded)."""
+    return multiprocess_registry().get_sample_value(name, labels) or 0.0
+
+
+def _count_requests(times: int) -> None:
+    for _ in range(times):
+        get_metrics().webhook_request("test_forked")
+
+
+def _run_a_task_and_die() -> None:
+    get_metrics().task_started("test.dies_mid_task")
+    get_metrics().webhook_request("test_dead_child")
+
+
+def _run_a_task_until_released(started, release) -> None:
+    get_metrics().task_started("test.still_running")
+    started.set()
+    release.wait(10)
+    get_metrics().task_ended("test.still_running")
+
+
+def run_forked(target, *args) -> multiprocessing.Process:
+    child = multiprocessing.get_context("fork").Process(target=target, args=args)
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
+    return child
+
+
+def test_counts_from_forked_children_are_summed():
+    get_metrics()  # built in the parent, as gunicorn's master or Celery's main process would
+    before = sample("linecap_webhook_requests_total", outcome="test_forked")
+    run_forked(_count_requests, 3)
+    run_forked(_count_requests, 4)
+    assert sample("linecap_webhook_requests_total", outcome="test_forked") == before + 7
+
+
+def test_a_dead_process_loses_its_live_gauge_but_not_its_counts():
+    """Even a child killed without running its shutdown hook: the scrape notices."""
+    run_forked(_run_a_task_and_die)
+    assert sample("linecap_tasks_in_progress", task="test.dies_mid_task") == 0
+    assert sample("linecap_webhook_requests_total", outcome="test_dead_child") == 1
+
+
+def test_a_live_process_keeps_its_live_gauge():
+    context = multiprocessing.get_context("fork")
+    started, release = context.Event(), context.Event()
+    child = context.Process(target=_run_a_task_until_released, args=(started, release))
+    child.start()
+    try:
+        assert started.wait(10)
+        assert sample("linecap_tasks_in_progress", task="test.still_running") == 1
+    finally:
+        release.set()
+        child.join(10)
+    assert child.exitcode == 0
+    forget_process(child.pid)
+    assert sample("linecap_tasks_in_progress", task="test.still_running") == 0
+
+
+def test_an_operators_directory_is_used_as_given(monkeypatch, tmp_path):
+    wanted = tmp_path / "metrics"
+    monkeypatch.setenv(DIR_VAR, str(wanted))
+    monkeypatch.delenv(OWNER_VAR, raising=False)
+    assert prepare_multiprocess_dir("web") == str(wanted)
+    assert wanted.is_dir()
+
+
+def test_a_directory_inherited_from_another_linecap_process_is_replaced(monkeypatch, tmp_path):
+    monkeypatch.setenv(DIR_VAR, str(tmp_path))
+    monkeypatch.setenv(OWNER_VAR, str(os.getpid() + 1))
+    made = Path(prepare_multiprocess_dir("worker"))
+    try:
+        assert made != tmp_path and made.is_dir()
+        assert made.name.startswith(f"linecap-worker-{os.getpid()}-")
+        assert os.environ[DIR_VAR] == str(made) and os.environ[OWNER_VAR] == str(os.getpid())
+    finally:
+        made.rmdir()
+
+
+def test_a_private_directory_is_removed_by_its_maker_only():
+    script = (
+        "import os, sys\n"
+        "from core.metrics import prepare_multiprocess_dir\n"
+        "path = prepare_multiprocess_dir('web')\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    sys.exit(0)\n"
+        "os.waitpid(child, 0)\n"
+        "print(path, os.path.isdir(path))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in (DIR_VAR, OWNER_VAR)}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=30, check=True)
+    path, alive_after_child_exit = result.stdout.split()
+    assert alive_after_child_exit == "True"
+    assert not Path(path).exists()
+
+
+def test_redis_state_is_read_at_scrape_time():
+    client = fakeredis.FakeRedis(decode_responses=True)
+    client.rpush("line-events", "a", "b")
+    client.rpush("line-events\x06\x166", "prioritised")
+    client.rpush("imports", "x")
+    client.zadd(DEAD_LETTER_INDEX, {"event-1": 1, "event-2": 2})
+    registry = CollectorRegistry()
+    registry.register(RedisStateCollector(client))
+    assert registry.get_sample_value("linecap_redis_up") == 1
+    assert registry.get_sample_value("linecap_queue_depth", {"queue": "line-events"}) == 3
+    assert registry.get_sample_value("linecap_queue_depth", {"queue": "linking"}) == 0
+    assert registry.get_sample_value("linecap_queue_depth", {"queue": "imports"}) == 1
+    assert registry.get_sample_value("linecap_dead_letters") == 2
+    assert registry.get_sample_value("linecap_messages_unacked") == 0
+    client.hset("unacked", "tag-1", "message")
+    assert registry.get_sample_value("linecap_messages_unacked") == 1
+    client.lpop("line-events")
+    assert registry.get_sample_value("linecap_queue_depth", {"queue": "line-events"}) == 2
+
+
+def test_redis_down_is_reported_not_raised():
+    client = redis.Redis(port=free_port(), socket_connect_timeout=0.2,
+                         retry=Retry(NoBackoff(), 0))
+    registry = CollectorRegistry()
+    registry.register(RedisStateCollector(client))
+    assert registry.get_sample_value("linecap_redis_up") == 0
+    assert registry.get_sample_value("linecap_queue_depth", {"queue": "line-events"}) is None
+
+
+class NullPublisher:
+    def publish(self, channel_id, batch) -> None:
+        pass
+
+
+def web_sample(client, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return 0.0
+
+
+def test_web_metrics_count_webhook_outcomes_including_too_large():
+    settings = dataclasses.replace(make_settings(), webhook_max_body_bytes=2048)
+    redis_client = fakeredis.FakeRedis(decode_responses=True)
+    redis_client.rpush("linking", "waiting")
+    client = create_app(settings, publisher=NullPublisher(), redis_client=redis_client,
+                        celery_app=object()).test_client()
+    name = "linecap_webhook_requests_total"
+    before = {o: web_sample(client, name, outcome=o)
+              for o in ("accepted", "bad_signature", "too_large", "malformed")}
+    path = f"/webhooks/line/{CHANNEL_ID}"
+    body, headers = signed_body([follow_event(new_user_id())])
+    assert client.post(path, data=body, headers=headers).status_code == 200
+    body, headers = signed_body([follow_event(new_user_id())], secret="wrong-secret")
+    assert client.post(path, data=body, headers=headers).status_code == 401
+    body, headers = signed_body([follow_event(new_user_id()) for _ in range(20)])
+    assert client.post(path, data=body, headers=headers).status_code == 413
+    assert web_sample(client, name, outcome="accepted") == before["accepted"] + 1
+    assert web_sample(client, name, outcome="bad_signature") == before["bad_signature"] + 1
+    assert web_sample(client, name, outcome="too_large") == before["too_large"] + 1
+    assert web_sample(client, name, outcome="malformed") == before["malformed"]
+    assert web_sample(client, "linecap_queue_depth", queue="linking") == 1

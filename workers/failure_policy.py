@@ -1,0 +1,130 @@
+"""What happens to a job that fails: wait, retry with backoff, or a dead letter.
+
+One policy for every task (events, imports, links): transient failures come back with
+full-jitter exponential backoff until the retry horizon; permanent ones, and transient ones
+past the horizon, go to the dead-letter store under the task's own name so that a replay goes
+back to it. A busy budget or user lock is not a failure: the job comes back after the wait
+without counting an attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Task
+from celery.exceptions import TaskPredicate
+
+from core.errors import ComeBackLater, PermanentError, TransientError
+from workers.outcomes import Outcome
+from workers.runtime import Runtime
+
+log = logging.getLogger("linecap.tasks")
+
+UNEXPECTED_ERROR_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """Failures so far for one job, carried in the retried message itself."""
+
+    failures: int = 0
+    first_failure_at: float | None = None
+
+    @classmethod
+    def from_kwargs(cls, data: dict | None) -> Attempts:
+        data = data or {}
+        return cls(int(data.get("failures", 0)), data.get("first_failure_at"))
+
+    def to_kwargs(self) -> dict:
+        return {"failures": self.failures, "first_failure_at": self.first_failure_at}
+
+    def failed(self, now: float | None = None) -> Attempts:
+        now = time.time() if now is None else now
+        return Attempts(self.failures + 1, self.first_failure_at or now)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One message's work: the id its dead letter is kept under, and the task and kwargs
+    that run it again (a retry, or a replay of the dead letter)."""
+
+    letter_id: str
+    channel_id: str
+    payload: Any
+    task_name: str
+    payload_kwarg: str = "event"
+
+    def kwargs(self, tries: Attempts) -> dict[str, Any]:
+        return {"channel_id": self.channel_id, self.payload_kwarg: self.payload,
+                "attempts": tries.to_kwargs()}
+
+
+def backoff_seconds(failures: int, max_delay: float, base: float = 2.0,
+                    retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential backoff, never sooner than the server's Retry-After."""
+    rng = rng or random
+    ceiling = min(max_delay, base * (2 ** max(failures - 1, 0)))
+    delay = rng.uniform(ceiling / 2, ceiling)
+    if retry_after is not None:
+        delay = max(delay, retry_after + rng.uniform(0, 1))
+    return min(delay, max_delay)
+
+
+def horizon_passed(attempts: Attempts, horizon_seconds: float, now: float | None = None) -> bool:
+    if attempts.first_failure_at is None:
+        return False
+    now = time.time() if now is None else now
+    return now - attempts.first_failure_at >= horizon_seconds
+
+
+def run_with_policy(task: Task, runtime: Runtime, job: Job, tries: Attempts,
+                    apply: Callable[[], Outcome]) -> Outcome:
+    """`apply()`'s outcome, or DEAD_LETTERED; raises Celery's Retry to come back later."""
+    try:
+        return apply()
+    except TaskPredicate:  # Retry, Reject, Ignore: Celery's own instructions pass through
+        raise
+    except ComeBackLater as wait:
+        # Capped like every countdown, so no message waits in a worker past the visibility
+        # timeout; a longer budget wait simply checks again.
+        countdown = min(wait.wait_seconds + random.uniform(0, 1),
+                        runtime.settings.retry_max_delay_seconds)
+        raise task.retry(countdown=countdown, args=(), kwargs=job.kwargs(tries)) from None
+    except PermanentError as exc:
+        return dead_letter(runtime, job, exc.error_class, str(exc), tries.failed())
+    except TransientError as exc:
+        return retry_or_dead_letter(task, runtime, job, tries.failed(), exc, exc.retry_after)
+    except Exception as exc:  # a bug or an unforeseen answer: retry a little, then keep it
+        failed = tries.failed()
+        log.exception("unexpected error in %s", job.task_name)
+        if failed.failures > UNEXPECTED_ERROR_RETRIES:
+            return dead_letter(runtime, job, "unexpected", f"{type(exc).__name__}: {exc}",
+                               failed)
+        return retry_or_dead_letter(task, runtime, job, failed, exc, None)
+
+
+def dead_letter(runtime: Runtime, job: Job, error_class: str, error: str,
+                tries: Attempts) -> Outcome:
+    runtime.dead_letters.add(job.letter_id, job.channel_id, job.payload, error_class, error,
+                             attempts=tries.failures, first_failure_at=tries.first_failure_at,
+                             task=job.task_name)
+    log.error("dead-lettered", extra={"error_class": error_class, "error": error,
+                                      "attempts": tries.failures, "task": job.task_name})
+    return Outcome.DEAD_LETTERED
+
+
+def retry_or_dead_letter(task: Task, runtime: Runtime, job: Job, failed: Attempts,
+                         exc: Exception, retry_after: float | None) -> Outcome:
+    settings = runtime.settings
+    if horizon_passed(failed, settings.retry_horizon_seconds):
+        return dead_letter(runtime, job, "transient_exhausted", str(exc), failed)
+    countdown = backoff_seconds(failed.failures, settings.retry_max_delay_seconds,
+                                retry_after=retry_after)
+    log.warning("transient failure; retrying", extra={
+        "error": str(exc), "attempts": failed.failures, "countdown": round(countdown, 2)})
+    raise task.retry(countdown=countdown, args=(), kwargs=job.kwargs(failed)) from None
