@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from workers.messages import is_broker_error, send_events, send_fan_out
 
 
 class BrokerUnavailable(Exception):
     """The broker refused or did not answer; nothing can be promised to LINE."""
-
-
-class EventPublisher(Protocol):
-    def publish(self, channel_id: str, events: list[dict[str, Any]]) -> None: ...
 
 
 class CeleryEventPublisher:
@@ -52,7 +48,7 @@ class CeleryEventPublisher:
 
     def _send(self, channel_id: str, batch: list[dict[str, Any]]) -> None:
         """One event: its own message. Several: one fan-out message that a worker splits, so
-        the request's cost stays that of one message (5 events: 3.6 -> ~2 ms of web CPU).
+        the request's cost stays near that of one message (docs/BENCHMARKS.md).
         Either way it is one Redis round trip, and a failure is a 503 for the whole request."""
         if not batch:
             return

@@ -12,7 +12,8 @@ from pathlib import Path
 from bench.bodies import SANDBOX_PASSWORD, SANDBOX_USER, channels_json
 from bench.procs import PYTHON, BenchError, Proc, children, http_ok, wait_until
 from bench.sandbox import Sandbox
-from cli.localstack.embedded_redis import EmbeddedRedis, free_port
+from cli.localstack.embedded_redis import EmbeddedRedis
+from cli.localstack.ports import free_port
 from workers.registry import worker_queues
 
 HOST = "127.0.0.1"

@@ -1,17 +1,21 @@
 """One typed settings object, read from the environment (12-factor).
 
 Every process (web, worker, flower, CLI) builds its settings here, so a bad value stops them
-all the same way: one line that names the variable and says what is wrong.
+all the same way: one line that names the variable and says what is wrong. Each field is
+declared once, with its variable, its default and its bounds; `load_settings` reads them all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import sys
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlparse
 
 DEFAULT_LINE_API_BASE_URL = "https://api.line.me"
@@ -20,6 +24,19 @@ UNKNOWN_USER_STRATEGIES = ("external_id", "park")
 
 class ConfigError(ValueError):
     """Invalid or missing configuration; the message names the variable and never its value."""
+
+
+def setting(default: Any, env: str, *, minimum: float | None = None,
+            maximum: float | None = None, choices: tuple[str, ...] = (),
+            url: bool = False, secret: bool = False) -> Any:
+    """A field read from the variable `env`; unset or empty gives `default`.
+
+    The field's type decides the parsing: int, float, str, bool ("1"/"0") or a tuple of
+    comma-separated keys (each at least 16 characters). `url` asks for an http(s) URL.
+    """
+    metadata = {"env": env, "minimum": minimum, "maximum": maximum, "choices": choices,
+                "url": url}
+    return field(default=default, repr=not secret, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -55,30 +72,42 @@ class Settings:
     capillary_base_url: str
     capillary_auth: CapillaryAuth
     channels: tuple[LineChannel, ...]
-    line_api_base_url: str = DEFAULT_LINE_API_BASE_URL
-    capillary_rate_limit_rpm: int = 100
-    capillary_timeout_seconds: float = 10.0
-    unknown_user_strategy: str = "external_id"
-    external_id_prefix: str = "line_"
-    subscription_channel: str = "LINE"
-    subscription_priority: str = "BULK"
-    lookup_identifier_name: str = "line"
-    retry_horizon_seconds: int = 24 * 3600
-    retry_max_delay_seconds: int = 600
-    visibility_timeout_seconds: int = 3600
-    event_dedup_ttl_seconds: int = 7 * 24 * 3600
-    customer_cache_ttl_seconds: int = 24 * 3600
-    user_lock_seconds: int = 60
-    max_inline_budget_wait_seconds: float = 2.0
-    webhook_max_body_bytes: int = 1024 * 1024
-    ops_api_keys: tuple[str, ...] = field(default=(), repr=False)
-    task_sent_events: bool = True
-    api_keys: tuple[str, ...] = field(default=(), repr=False)
-    link_nonce_ttl_seconds: int = 3600
-    link_login_url: str = ""
-    port: int = 8000
-    worker_metrics_port: int = 9808  # 0 = no endpoint
-    worker_metrics_host: str = "0.0.0.0"
+    line_api_base_url: str = setting(DEFAULT_LINE_API_BASE_URL, "LINE_API_BASE_URL", url=True)
+    capillary_rate_limit_rpm: int = setting(100, "CAPILLARY_RATE_LIMIT_RPM", minimum=1)
+    capillary_timeout_seconds: float = setting(10.0, "CAPILLARY_TIMEOUT_SECONDS", minimum=0)
+    unknown_user_strategy: str = setting("external_id", "LINECAP_UNKNOWN_USER_STRATEGY",
+                                         choices=UNKNOWN_USER_STRATEGIES)
+    external_id_prefix: str = setting("line_", "LINECAP_EXTERNAL_ID_PREFIX")
+    subscription_channel: str = setting("LINE", "CAPILLARY_SUBSCRIPTION_CHANNEL")
+    subscription_priority: str = setting("BULK", "CAPILLARY_SUBSCRIPTION_PRIORITY",
+                                         choices=("BULK", "TRANS"))
+    lookup_identifier_name: str = setting("line", "CAPILLARY_LINE_IDENTIFIER_NAME")
+    retry_horizon_seconds: int = setting(24 * 3600, "LINECAP_RETRY_HORIZON_SECONDS", minimum=1)
+    retry_max_delay_seconds: int = setting(600, "LINECAP_RETRY_MAX_DELAY_SECONDS", minimum=1)
+    visibility_timeout_seconds: int = setting(3600, "LINECAP_VISIBILITY_TIMEOUT_SECONDS",
+                                              minimum=10)
+    event_dedup_ttl_seconds: int = setting(7 * 24 * 3600, "LINECAP_DEDUP_TTL_SECONDS",
+                                           minimum=60)
+    customer_cache_ttl_seconds: int = setting(24 * 3600, "LINECAP_CUSTOMER_CACHE_TTL_SECONDS")
+    user_lock_seconds: int = setting(60, "LINECAP_USER_LOCK_SECONDS", minimum=5)
+    max_inline_budget_wait_seconds: float = setting(
+        2.0, "LINECAP_MAX_INLINE_BUDGET_WAIT_SECONDS", minimum=0)
+    webhook_max_body_bytes: int = setting(1024 * 1024, "LINECAP_WEBHOOK_MAX_BODY_BYTES",
+                                          minimum=1024)
+    ops_api_keys: tuple[str, ...] = setting((), "LINECAP_OPS_API_KEYS", secret=True)
+    task_sent_events: bool = setting(True, "LINECAP_TASK_SENT_EVENTS")
+    api_keys: tuple[str, ...] = setting((), "LINECAP_API_KEYS", secret=True)
+    link_nonce_ttl_seconds: int = setting(3600, "LINECAP_LINK_NONCE_TTL_SECONDS", minimum=60)
+    link_login_url: str = setting("", "LINECAP_LINK_LOGIN_URL", url=True)
+    port: int = setting(8000, "PORT", minimum=1, maximum=65535)
+    worker_metrics_port: int = setting(9808, "LINECAP_WORKER_METRICS_PORT", minimum=0,
+                                       maximum=65535)  # 0: no endpoint
+    worker_metrics_host: str = setting("0.0.0.0", "LINECAP_WORKER_METRICS_HOST")
+    web_concurrency: int = setting(2, "WEB_CONCURRENCY", minimum=1)
+    web_threads: int = setting(4, "WEB_THREADS", minimum=1)
+    worker_concurrency: int = setting(4, "WORKER_CONCURRENCY", minimum=1)
+    flower_basic_auth: str = setting("", "FLOWER_BASIC_AUTH", secret=True)
+    local_mode: bool = setting(False, "LINECAP_LOCAL_MODE")
 
     def channel(self, channel_id: str) -> LineChannel | None:
         return next((c for c in self.channels if c.channel_id == channel_id), None)
@@ -86,6 +115,18 @@ class Settings:
     @property
     def single_channel(self) -> LineChannel | None:
         return self.channels[0] if len(self.channels) == 1 else None
+
+
+@dataclass(frozen=True)
+class LocalStackPorts:
+    """The loopback ports `linecap up` uses (read before the rest: they decide REDIS_URL and
+    the sandboxes' URLs)."""
+
+    redis: int = setting(6390, "LINECAP_REDIS_PORT", minimum=1, maximum=65535)
+    capillary_sandbox: int = setting(8091, "LINECAP_SANDBOX_PORT", minimum=1, maximum=65535)
+    line_sandbox: int = setting(8092, "LINECAP_LINE_SANDBOX_PORT", minimum=1, maximum=65535)
+    web: int = setting(8000, "PORT", minimum=1, maximum=65535)
+    flower: int = setting(5555, "FLOWER_PORT", minimum=1, maximum=65535)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -96,41 +137,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         capillary_base_url=_http_url(env, "CAPILLARY_BASE_URL", required=True),
         capillary_auth=_capillary_auth(env),
         channels=_channels(env),
-        line_api_base_url=_http_url(env, "LINE_API_BASE_URL") or DEFAULT_LINE_API_BASE_URL,
-        capillary_rate_limit_rpm=_int(env, "CAPILLARY_RATE_LIMIT_RPM", 100, minimum=1),
-        capillary_timeout_seconds=_float(env, "CAPILLARY_TIMEOUT_SECONDS", 10.0),
-        unknown_user_strategy=_choice(
-            env, "LINECAP_UNKNOWN_USER_STRATEGY", UNKNOWN_USER_STRATEGIES, "external_id"
-        ),
-        external_id_prefix=env.get("LINECAP_EXTERNAL_ID_PREFIX", "line_"),
-        subscription_channel=env.get("CAPILLARY_SUBSCRIPTION_CHANNEL", "LINE"),
-        subscription_priority=_choice(
-            env, "CAPILLARY_SUBSCRIPTION_PRIORITY", ("BULK", "TRANS"), "BULK"
-        ),
-        lookup_identifier_name=env.get("CAPILLARY_LINE_IDENTIFIER_NAME", "line"),
-        retry_horizon_seconds=_int(env, "LINECAP_RETRY_HORIZON_SECONDS", 24 * 3600, minimum=1),
-        retry_max_delay_seconds=_int(env, "LINECAP_RETRY_MAX_DELAY_SECONDS", 600, minimum=1),
-        visibility_timeout_seconds=_int(
-            env, "LINECAP_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=10
-        ),
-        event_dedup_ttl_seconds=_int(env, "LINECAP_DEDUP_TTL_SECONDS", 7 * 24 * 3600, minimum=60),
-        customer_cache_ttl_seconds=_int(env, "LINECAP_CUSTOMER_CACHE_TTL_SECONDS", 86400),
-        user_lock_seconds=_int(env, "LINECAP_USER_LOCK_SECONDS", 60, minimum=5),
-        max_inline_budget_wait_seconds=_float(env, "LINECAP_MAX_INLINE_BUDGET_WAIT_SECONDS", 2.0),
-        port=_int(env, "PORT", 8000, minimum=1, maximum=65535),
-        worker_metrics_port=_int(env, "LINECAP_WORKER_METRICS_PORT", 9808, maximum=65535),
-        worker_metrics_host=env.get("LINECAP_WORKER_METRICS_HOST", "").strip() or "0.0.0.0",
-        ops_api_keys=_key_list(env, "LINECAP_OPS_API_KEYS"),
-        task_sent_events=_choice(env, "LINECAP_TASK_SENT_EVENTS", ("1", "0"), "1") == "1",
-        api_keys=_key_list(env, "LINECAP_API_KEYS"),
-        link_nonce_ttl_seconds=_int(env, "LINECAP_LINK_NONCE_TTL_SECONDS", 3600, minimum=60),
-        link_login_url=_http_url(env, "LINECAP_LINK_LOGIN_URL"),
+        **read_fields(Settings, env),
     )
     if settings.visibility_timeout_seconds <= settings.retry_max_delay_seconds + 10:
         raise ConfigError(
             "LINECAP_VISIBILITY_TIMEOUT_SECONDS must exceed LINECAP_RETRY_MAX_DELAY_SECONDS by "
             "more than 10 s, or Redis redelivers retries while they wait"
         )
+    pairs = settings.flower_basic_auth.split(",") if settings.flower_basic_auth else []
+    if not all(":" in pair and pair.split(":", 1)[1] for pair in pairs):
+        raise ConfigError("FLOWER_BASIC_AUTH must be user:password[,user2:password2]")
     return settings
 
 
@@ -141,6 +157,49 @@ def settings_or_exit(exit_code: int = 2) -> Settings:
     except ConfigError as exc:
         print(f"linecap: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(exit_code) from None
+
+
+def read_fields(cls: type, env: Mapping[str, str]) -> dict[str, Any]:
+    """Every `setting()` field of the dataclass, parsed from its variable."""
+    types = typing.get_type_hints(cls)
+    values = {}
+    for spec in dataclasses.fields(cls):
+        if "env" in spec.metadata:
+            values[spec.name] = _read(env, spec, types[spec.name])
+    return values
+
+
+def _read(env: Mapping[str, str], spec: dataclasses.Field, kind: Any) -> Any:
+    meta, name = spec.metadata, spec.metadata["env"]
+    raw = env.get(name, "").strip()
+    if not raw:
+        return spec.default
+    if kind is bool:
+        if raw not in ("1", "0"):
+            raise ConfigError(f"{name} must be 1 or 0")
+        return raw == "1"
+    if kind in (int, float):
+        value = _number(name, raw, kind)
+        if meta["minimum"] is not None and value < meta["minimum"]:
+            raise ConfigError(f"{name} must be at least {meta['minimum']:g}")
+        if meta["maximum"] is not None and value > meta["maximum"]:
+            raise ConfigError(f"{name} must be at most {meta['maximum']:g}")
+        return value
+    if kind == tuple[str, ...]:
+        return _key_list(name, raw)
+    if meta["choices"] and raw not in meta["choices"]:
+        raise ConfigError(f"{name} must be one of: {', '.join(meta['choices'])}")
+    if meta["url"]:
+        return _http_url(env, name)
+    return raw
+
+
+def _number(name: str, raw: str, kind: type) -> int | float:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a {'whole number' if kind is int else 'number'}") from None
 
 
 def _redis_url(env: Mapping[str, str]) -> str:
@@ -239,44 +298,8 @@ def _channel(index: int, entry: object) -> LineChannel:
     return LineChannel(**{key: entry[key].strip() for key in _CHANNEL_FIELDS})
 
 
-def _key_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    keys = tuple(k.strip() for k in env.get(name, "").split(",") if k.strip())
+def _key_list(name: str, raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
     if any(len(k) < 16 for k in keys):
         raise ConfigError(f"{name}: every key must be at least 16 characters")
     return keys
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0,
-         maximum: int | None = None) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name} must be at most {maximum}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative")
-    return value
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    value = env.get(name, "").strip() or default
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of: {', '.join(choices)}")
-    return value

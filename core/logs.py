@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from config import Settings
+
 _context: ContextVar[dict[str, Any]] = ContextVar("linecap_log_context", default={})  # noqa: B039
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -35,10 +37,6 @@ def log_context(**fields: Any) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
-
-
-def current_context() -> dict[str, Any]:
-    return dict(_context.get())
 
 
 class JsonFormatter(logging.Formatter):
@@ -91,10 +89,11 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = (),
     logging.getLogger("urllib3").setLevel("WARNING")
 
 
-def settings_secrets(settings) -> list[str]:
+def settings_secrets(settings: Settings) -> list[str]:
     """Every secret value in the settings, for the formatter to redact wherever it appears."""
     values = [settings.capillary_auth.password, settings.capillary_auth.oauth_secret,
-              *settings.ops_api_keys, *getattr(settings, "api_keys", ())]
+              *settings.ops_api_keys, *settings.api_keys,
+              *(pair.split(":", 1)[-1] for pair in settings.flower_basic_auth.split(",") if pair)]
     for channel in settings.channels:
         values += [channel.channel_secret, channel.access_token]
     return [v for v in values if v]

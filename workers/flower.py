@@ -9,17 +9,16 @@ from __future__ import annotations
 import os
 import sys
 
+from config import Settings, settings_or_exit
 
-def flower_argv(environ: dict[str, str], extra: list[str]) -> list[str]:
+
+def flower_argv(settings: Settings, extra: list[str]) -> list[str]:
     """The celery command line, or SystemExit with one line saying what is missing."""
-    auth = environ.get("FLOWER_BASIC_AUTH", "").strip()
-    local = environ.get("LINECAP_LOCAL_MODE") == "1"
-    if not auth and not local:
+    auth = settings.flower_basic_auth
+    if not auth and not settings.local_mode:
         raise SystemExit("linecap: FLOWER_BASIC_AUTH is not set (user:password); Flower shows "
                          "every event and user id, so it does not start without it "
                          "(LINECAP_LOCAL_MODE=1 allows it on a laptop)")
-    if auth and not all(":" in pair and pair.split(":", 1)[1] for pair in auth.split(",")):
-        raise SystemExit("linecap: FLOWER_BASIC_AUTH must be user:password[,user2:password2]")
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower", *extra]
     if auth:
         argv.append(f"--basic-auth={auth}")
@@ -27,7 +26,7 @@ def flower_argv(environ: dict[str, str], extra: list[str]) -> list[str]:
 
 
 def main() -> None:
-    argv = flower_argv(dict(os.environ), sys.argv[1:])
+    argv = flower_argv(settings_or_exit(), sys.argv[1:])
     os.execv(argv[0], argv)
 
 

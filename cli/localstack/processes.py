@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
+from cli.localstack.ports import port_in_use
 from cli.localstack.process_safety import die_with_parent
 
 _COLORS = ("36", "33", "32", "35", "34", "31", "96", "93")
@@ -296,10 +296,4 @@ def http_ok(url: str) -> Callable[[], bool]:
 
 def port_open(port: int, host: str = "127.0.0.1") -> Callable[[], bool]:
     """A check that something accepts TCP connections on host:port."""
-
-    def check() -> bool:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.5)
-            return sock.connect_ex((host, port)) == 0
-
-    return check
+    return lambda: port_in_use(port, host)

@@ -7,6 +7,7 @@ reverse order; if one dies, the rest are stopped and we exit 1, so a broken piec
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -15,7 +16,6 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import redis
 
@@ -30,7 +30,9 @@ from cli.localstack.processes import (
     port_open,
     wait_until,
 )
-from config import ConfigError, LineChannel, load_settings
+from cli.output import display_url
+from config import ConfigError, LineChannel, Settings, load_settings
+from config.settings import LocalStackPorts, read_fields
 from core.line.builders import user_event, webhook_body
 from core.line.signature import sign
 from core.store.connection import redis_client
@@ -54,6 +56,7 @@ class StackPlan:
     """Everything decided before starting anything: env, ports, and the child commands."""
 
     env: dict[str, str]
+    settings: Settings
     channels: tuple[LineChannel, ...]
     demo: bool
     redis_port: int | None  # embedded Redis port; None when REDIS_URL was given
@@ -64,9 +67,9 @@ class StackPlan:
     children: list[tuple[str, list[str], dict[str, str]]] = field(default_factory=list)
 
 
-def run_stack(options: object | None = None) -> int:
+def run_stack(options: StackOptions | None = None) -> int:
     """Start and supervise everything until Ctrl-C/SIGTERM (0) or a child dies (1)."""
-    opts = options if isinstance(options, StackOptions) else _coerce(options)
+    opts = options or StackOptions()
     group = ProcessGroup(width=9)
     stop = StopSignals(on_repeat=group.kill)
     server: EmbeddedRedis | None = None
@@ -106,33 +109,34 @@ def plan_stack(environ: Mapping[str, str], state_dir: Path) -> StackPlan:
     """Decide env and commands; raises ConfigError naming a bad variable."""
     env = dict(environ)
     env["PYTHONUNBUFFERED"] = "1"
-    ports = {name: _port(env, name, default) for name, default in _PORT_DEFAULTS.items()}
+    ports = LocalStackPorts(**read_fields(LocalStackPorts, env))
     redis_port = None
     if not env.get("REDIS_URL", "").strip():
-        redis_port = ports["LINECAP_REDIS_PORT"]
+        redis_port = ports.redis
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    capillary_port = None if env.get("CAPILLARY_BASE_URL") else ports["LINECAP_SANDBOX_PORT"]
+    capillary_port = None if env.get("CAPILLARY_BASE_URL") else ports.capillary_sandbox
     if capillary_port:
         env["CAPILLARY_BASE_URL"] = f"http://127.0.0.1:{capillary_port}"
         for name, value in (("USERNAME", SANDBOX_USERNAME), ("PASSWORD", SANDBOX_PASSWORD)):
             env[f"CAPILLARY_{name}"] = env.get(f"CAPILLARY_{name}") or value
-    line_port = None if env.get("LINE_API_BASE_URL") else ports["LINECAP_LINE_SANDBOX_PORT"]
+    line_port = None if env.get("LINE_API_BASE_URL") else ports.line_sandbox
     if line_port:
         env["LINE_API_BASE_URL"] = f"http://127.0.0.1:{line_port}"
     demo = not env.get("LINE_CHANNELS") and not env.get("LINE_CHANNEL_ID")
     if demo:
         env["LINE_CHANNELS"] = json.dumps([demo_channel(state_dir)])
-    env["PORT"] = str(ports["PORT"])
+    env["PORT"] = str(ports.web)
     settings = load_settings(env)  # fail here, once, rather than in every child
     plan = StackPlan(
         env=env,
+        settings=settings,
         channels=settings.channels,
         demo=demo,
         redis_port=redis_port,
         capillary_port=capillary_port,
         line_port=line_port,
-        web_port=ports["PORT"],
-        flower_port=ports["FLOWER_PORT"],
+        web_port=ports.web,
+        flower_port=ports.flower,
     )
     plan.children = _children(plan)
     return plan
@@ -151,13 +155,13 @@ def _children(plan: StackPlan) -> list[tuple[str, list[str], dict[str, str]]]:
         argv = [*py, "sandboxes.line", "--host", host, "--port", str(plan.line_port)]
         children.append(("line", [*argv, "--channels", channels], env))
     web = [*py, "gunicorn", "app:create_app()", "--bind", f"{host}:{plan.web_port}"]
-    web += ["--workers", _count(env, "WEB_CONCURRENCY", 2)]
-    web += ["--threads", _count(env, "WEB_THREADS", 4)]
+    web += ["--workers", str(plan.settings.web_concurrency)]
+    web += ["--threads", str(plan.settings.web_threads)]
     web += ["--no-control-socket"]
     children.append(("web", web, env))
     celery = [*py, "celery", "-A", "workers.celery_app"]
     worker = ["worker", "--loglevel", "INFO"]  # no -Q: every queue of workers.registry
-    worker += ["--concurrency", _count(env, "WORKER_CONCURRENCY", 4)]
+    worker += ["--concurrency", str(plan.settings.worker_concurrency)]
     children.append(("worker", celery + worker, env))
     flower = [*py, "workers.flower", f"--address={host}", f"--port={plan.flower_port}"]
     children.append(("flower", flower, {**env, "LINECAP_LOCAL_MODE": "1"}))
@@ -206,7 +210,7 @@ def build_banner(plan: StackPlan, user_id: str | None = None) -> str:
         lines.append(f"  CRM sandbox    http://127.0.0.1:{plan.capillary_port}/sandbox/customers")
     if plan.line_port:
         lines.append(f"  LINE sandbox   http://127.0.0.1:{plan.line_port}")
-    lines.append(f"  redis          {_display_redis(plan.env['REDIS_URL'])}")
+    lines.append(f"  redis          {display_url(plan.env['REDIS_URL'])}")
     channel = plan.channels[0]
     user = user_id or "U" + secrets.token_hex(16)
     body = webhook_body([user_event("follow", user)])
@@ -225,53 +229,11 @@ def build_banner(plan: StackPlan, user_id: str | None = None) -> str:
     return "\n".join(lines)
 
 
-_PORT_DEFAULTS = {
-    "LINECAP_REDIS_PORT": 6390,
-    "LINECAP_SANDBOX_PORT": 8091,
-    "LINECAP_LINE_SANDBOX_PORT": 8092,
-    "PORT": 8000,
-    "FLOWER_PORT": 5555,
-}
 _CHANNEL_KEYS = ("name", "channel_id", "channel_secret", "access_token", "source_account_id")
-
-
-def _coerce(options: object | None) -> StackOptions:
-    """Accept an argparse Namespace (or None) from the CLI as well as StackOptions."""
-    state_dir = getattr(options, "state_dir", None)
-    return StackOptions(state_dir=Path(state_dir) if state_dir else Path(".linecap"))
-
-
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    value = _int(env, name, default)
-    if not 0 < value < 65536:
-        raise ConfigError(f"{name} must be a TCP port (1-65535)")
-    return value
-
-
-def _count(env: Mapping[str, str], name: str, default: int) -> str:
-    """A positive whole number from env, as a command-line argument."""
-    if (value := _int(env, name, default)) < 1:
-        raise ConfigError(f"{name} must be at least 1")
-    return str(value)
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if raw and not raw.isdigit():
-        raise ConfigError(f"{name} must be a whole number")
-    return int(raw) if raw else default
 
 
 def _channel_dict(channel: LineChannel) -> dict[str, str]:
     return {key: getattr(channel, key) for key in _CHANNEL_KEYS}
-
-
-def _display_redis(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password:
-        netloc = f"{parsed.username or ''}:***@{parsed.hostname}:{parsed.port or 6379}"
-        return parsed._replace(netloc=netloc).geturl()
-    return url
 
 
 def _readiness(plan: StackPlan, name: str) -> tuple[Callable[[], bool] | None, str]:
@@ -293,12 +255,13 @@ def _redis_died(redis: EmbeddedRedis | None) -> str | None:
 
 
 def _ensure_ports_free(plan: StackPlan) -> None:
+    variable = {spec.name: spec.metadata["env"] for spec in dataclasses.fields(LocalStackPorts)}
     wanted = {
-        "LINECAP_REDIS_PORT": plan.redis_port,
-        "LINECAP_SANDBOX_PORT": plan.capillary_port,
-        "LINECAP_LINE_SANDBOX_PORT": plan.line_port,
-        "PORT": plan.web_port,
-        "FLOWER_PORT": plan.flower_port,
+        variable["redis"]: plan.redis_port,
+        variable["capillary_sandbox"]: plan.capillary_port,
+        variable["line_sandbox"]: plan.line_port,
+        variable["web"]: plan.web_port,
+        variable["flower"]: plan.flower_port,
     }
     for name, port in wanted.items():
         if port and port_open(port)():
@@ -315,9 +278,9 @@ def _start_redis(
     if plan.redis_port is None:
         client = redis_client(url, socket_timeout=1.0)
         wait_until(
-            lambda: _pings(client), f"Redis at {_display_redis(url)}", READY_TIMEOUT, abort=abort
+            lambda: _pings(client), f"Redis at {display_url(url)}", READY_TIMEOUT, abort=abort
         )
-        group.write_line("redis", f"using {_display_redis(url)}")
+        group.write_line("redis", f"using {display_url(url)}")
         return None
     server = EmbeddedRedis(Path(state_dir) / "redis", plan.redis_port)
     server.start(timeout=READY_TIMEOUT)

@@ -1,7 +1,7 @@
 """Capillary credentials as request headers: Basic (md5 of the till password) or OAuth tokens.
 
-OAuth tokens live ~5 minutes: cached per process, refreshed a little before expiry, and
-refreshed once more when Capillary answers 401 anyway.
+OAuth tokens are short-lived (the lifetime is set per client): cached per process, refreshed
+a little before expiry, and refreshed once more when Capillary answers 401 anyway.
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ class AddResult:
 def capillary_session(base_url: str) -> requests.Session:
     """A pooled session whose proxy and CA settings are read from the environment once.
 
-    requests otherwise re-reads them on every call (7 % of a worker's CPU in the drain
-    profile); HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE still apply, as of start-up.
+    requests otherwise re-reads them on every call, a visible share of a worker's CPU in the
+    drain profile (docs/BENCHMARKS.md); HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE still
+    apply, as of start-up.
     """
     session = requests.Session()
     session.trust_env = False

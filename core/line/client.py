@@ -1,6 +1,6 @@
 """The LINE Messaging API calls linecap makes, with the channel's access token.
 
-LINE's limits are per channel and far above ours (~2,000 req/s), so there is no shared budget
+LINE's limits are per channel and far above what linecap calls, so there is no shared budget
 here; errors map onto the same transient/permanent classes as Capillary's.
 """
 

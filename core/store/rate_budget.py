@@ -6,8 +6,9 @@ window ever holds more than the budget, whichever machines the calls come from.
 
 The window is 61 s, not 60: a call is counted when its slot is taken, but Capillary counts it
 when it arrives, a few milliseconds (or, behind a slow connection, a few hundred) later. The
-extra second absorbs that skew for 1.6 % of the budget; with an exact 60 s window the fault
-burst test saw one call in ~230 land in Capillary's previous minute.
+extra second absorbs that skew at the cost of a sixtieth of the budget; with an exact 60 s
+window the fault burst test saw calls land in a minute Capillary had already counted full
+(docs/RELIABILITY.md).
 """
 
 from __future__ import annotations

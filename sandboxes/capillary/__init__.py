@@ -1,6 +1,6 @@
 """A local, honest imitation of Capillary (InTouch) v2 customer APIs, with fault injection.
 
-Run it with ``python -m sandboxes.capillary``; see capillary.md for the behaviour it copies.
+Run it with ``python -m sandboxes.capillary``.
 """
 
 from .config import SandboxConfig

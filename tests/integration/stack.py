@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from cli.localstack.embedded_redis import free_port
+from cli.localstack.ports import free_port
 from tests.helpers import CHANNEL_ID, channels_json, signed_body
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.localstack.embedded_redis import free_port
+from cli.localstack.ports import free_port
 from cli.localstack.processes import ProcessGroup, StopSignals, describe_exit
 from cli.localstack.stack import StackOptions, build_banner, demo_channel, plan_stack, run_stack
 from config import ConfigError

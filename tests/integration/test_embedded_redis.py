@@ -17,8 +17,8 @@ from cli.localstack.embedded_redis import (
     EmbeddedRedis,
     EmbeddedRedisError,
     find_redis_server,
-    port_in_use,
 )
+from cli.localstack.ports import port_in_use
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

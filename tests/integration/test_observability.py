@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli.localstack.embedded_redis import free_port
+from cli.localstack.ports import free_port
 from core.store.connection import redis_client
 from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
 from tests.helpers import ACCESS_TOKEN, CHANNEL_ID, CHANNEL_SECRET, follow_event, new_user_id

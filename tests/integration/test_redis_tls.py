@@ -19,7 +19,7 @@ import pytest
 import redis
 import requests
 
-from cli.localstack.embedded_redis import free_port
+from cli.localstack.ports import free_port
 from core.store.connection import redis_client
 from tests.helpers import SOURCE_ACCOUNT_ID, follow_event, new_user_id
 from tests.integration.stack import ROOT, Stack, wait_until

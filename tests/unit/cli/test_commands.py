@@ -12,7 +12,7 @@ import pytest
 from cli import context
 from cli.backfill import backfill_event
 from cli.import_csv import read_import_file
-from cli.localstack.embedded_redis import free_port
+from cli.localstack.ports import free_port
 from cli.main import main
 from cli.progress import Progress
 from core.errors import ConfigurationError

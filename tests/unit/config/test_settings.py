@@ -98,3 +98,38 @@ def test_bad_tls_option_in_redis_url_is_named_without_the_password():
     with pytest.raises(ConfigError) as info:
         load_settings(base_env(REDIS_URL="rediss://:hunter2-pass@h:6380/0?ssl_cert_reqs=maybe"))
     assert "REDIS_URL ssl_cert_reqs" in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_every_variable_the_product_reads_is_declared_once():
+    """A variable read anywhere in the product is a setting (one default, in config), or one
+    of the few that belong to a library or to the CLI's own start-up, named here."""
+    import ast
+    import dataclasses
+    from pathlib import Path
+
+    from config.settings import LocalStackPorts, Settings
+
+    root = Path(__file__).resolve().parents[4]
+    declared = {spec.metadata["env"] for cls in (Settings, LocalStackPorts)
+                for spec in dataclasses.fields(cls) if "env" in spec.metadata}
+    composite = {"REDIS_URL", "CAPILLARY_BASE_URL", "CAPILLARY_USERNAME", "CAPILLARY_PASSWORD",
+                 "CAPILLARY_OAUTH_KEY", "CAPILLARY_OAUTH_SECRET", "LINE_CHANNELS",
+                 "LINE_CHANNEL_ID", "LINE_CHANNEL_NAME", "LINE_CHANNEL_SECRET",
+                 "LINE_CHANNEL_ACCESS_TOKEN", "LINE_SOURCE_ACCOUNT_ID"}
+    not_ours = {"PROMETHEUS_MULTIPROC_DIR",  # prometheus_client's own
+                "LINECAP_METRICS_DIR_OWNER",  # core.metrics' note to its own children
+                "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",  # requests' conventions
+                "NO_COLOR",  # the terminal convention, for `linecap up`'s output
+                "LINECAP_LOCAL_ENV_FILE"}  # which file the CLI reads before any setting
+    read = set()
+    for package in ("app", "workers", "tasks", "config", "core", "cli"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in ("get", "getenv") and node.args
+                        and isinstance(node.args[0], ast.Constant)
+                        and isinstance(node.args[0].value, str)
+                        and node.args[0].value.isupper()):
+                    read.add(node.args[0].value)
+    assert read - declared - composite - not_ours == set()
+    assert declared.isdisjoint(composite)

@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app import create_app
-from cli.localstack.embedded_redis import free_port
+from cli.localstack.ports import free_port
 from core.metrics import (
     DIR_VAR,
     OWNER_VAR,
