@@ -75,23 +75,29 @@ def run(args: argparse.Namespace) -> int:
 
 
 def by_line_user(runtime: Runtime, channel: LineChannel, user_id: str) -> MemberView:
-    customer = lookup_line_customer(runtime, channel, user_id)
-    instore = source_profile(customer, "INSTORE")
+    customer = _every_source(runtime, lookup_line_customer(runtime, channel, user_id))
     other = None
-    key = _instore_key(instore)
+    key = _instore_key(source_profile(customer, "INSTORE"))
     if key is not None:
         other = runtime.capillary.lookup("INSTORE", *key)
     return _view(runtime, channel, customer, other)
 
 
 def by_mobile(runtime: Runtime, channel: LineChannel, mobile: str) -> MemberView:
-    customer = runtime.capillary.lookup("INSTORE", "mobile", mobile, embed_subscriptions=True)
+    customer = _every_source(runtime, runtime.capillary.lookup("INSTORE", "mobile", mobile))
     line = source_profile(customer, "LINE", channel.source_account_id)
     other = None
     line_id = identifier_value(line, runtime.settings.lookup_identifier_name)
     if line_id is not None:
         other = lookup_line_customer(runtime, channel, line_id)
     return _view(runtime, channel, customer, other)
+
+
+def _every_source(runtime: Runtime, found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A lookup shows the profiles of the source it searched; Member Care shows them all."""
+    if found is None:
+        return None
+    return runtime.capillary.customer(int(found["id"]), "ALL") or found
 
 
 def print_view(view: MemberView) -> None:
@@ -115,8 +121,9 @@ def describe_profile(profile: dict[str, Any] | None) -> str:
 
 def _view(runtime: Runtime, channel: LineChannel, customer: dict[str, Any] | None,
           other: dict[str, Any] | None) -> MemberView:
-    status = subscription_status((customer or {}).get("subscriptions"),
-                                 line_subscription(runtime, channel))
+    # The subscription list by id names accounts; a lookup's embedded one does not.
+    status = subscription_status(runtime.capillary.get_subscriptions(int(customer["id"])),
+                                 line_subscription(runtime, channel)) if customer else None
     return MemberView(
         customer_id=int(customer["id"]) if customer else None,
         instore=source_profile(customer, "INSTORE"),

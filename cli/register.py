@@ -1,7 +1,7 @@
 """`linecap register`: the configuration guide's manual registration, done the safe way.
 
 Remember the mobile for the LINE user, register INSTORE then LINE with that mobile, check by
-lookups that both profiles are one customer, then let a follow parked for this user go on.
+lookups that both profiles are one customer, then let an event parked for this user go on.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "register", help="register a LINE user with their mobile (INSTORE, then LINE)",
         description="Register the person behind a LINE user id with their mobile number: "
                     "INSTORE profile first, then the LINE profile with the same mobile, then "
-                    "check both are one customer. A follow parked for this user is sent on. "
+                    "check both are one customer. An event parked for this user is sent on. "
                     "Exit code 0 only when both profiles are on one customer.")
     parser.add_argument("--mobile", required=True, type=mobile_arg,
                         help="mobile number, 8-15 digits, optional leading +")
@@ -67,15 +67,16 @@ def run(args: argparse.Namespace) -> int:
               ("INSTORE profile", _found(instore_id)), ("LINE profile", _found(line_id)),
               ("same customer", "yes" if one_customer else "NO")]
     if one_customer:
-        fields.append(("parked follow", release_parked_follow(runtime, config, channel,
+        fields.append(("parked event", release_parked_event(runtime, config, channel,
                                                               args.line_user)))
     print_fields(fields)
     return 0 if one_customer else NOT_OK
 
 
-def release_parked_follow(runtime: Runtime, config: Settings, channel: LineChannel,
+def release_parked_event(runtime: Runtime, config: Settings, channel: LineChannel,
                           user_id: str) -> str:
-    """Send a follow parked for want of a mobile back through the normal task; say what we did.
+    """Send a follow or unfollow parked for want of a mobile back through the normal task; say
+    what we did.
 
     Taken out of the parked set first and put back if publishing fails, so it is never lost.
     """

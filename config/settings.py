@@ -20,6 +20,11 @@ from urllib.parse import urlparse
 
 DEFAULT_LINE_API_BASE_URL = "https://api.line.me"
 UNKNOWN_USER_STRATEGIES = ("external_id", "park")
+# How a LINE user is found in Capillary: by the LINE id (identifierName=line, not in the
+# documented list), by the externalId linecap gives every LINE profile it registers, or the
+# first, falling back to the second once Capillary refuses it (8013).
+LINE_LOOKUPS = ("auto", "line", "externalId")
+LOYALTY_TYPES = ("non_loyalty", "loyalty")
 
 
 class ConfigError(ValueError):
@@ -82,6 +87,9 @@ class Settings:
     subscription_priority: str = setting("BULK", "CAPILLARY_SUBSCRIPTION_PRIORITY",
                                          choices=("BULK", "TRANS"))
     lookup_identifier_name: str = setting("line", "CAPILLARY_LINE_IDENTIFIER_NAME")
+    line_lookup: str = setting("auto", "CAPILLARY_LINE_LOOKUP", choices=LINE_LOOKUPS)
+    loyalty_type: str = setting("non_loyalty", "CAPILLARY_LOYALTY_TYPE", choices=LOYALTY_TYPES)
+    org_unit_id: int = setting(0, "CAPILLARY_ORG_UNIT_ID", minimum=0)  # 0: not sent
     retry_horizon_seconds: int = setting(24 * 3600, "LINECAP_RETRY_HORIZON_SECONDS", minimum=1)
     retry_max_delay_seconds: int = setting(600, "LINECAP_RETRY_MAX_DELAY_SECONDS", minimum=1)
     visibility_timeout_seconds: int = setting(3600, "LINECAP_VISIBILITY_TIMEOUT_SECONDS",
@@ -118,15 +126,18 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class LocalStackPorts:
-    """The loopback ports `linecap up` uses (read before the rest: they decide REDIS_URL and
-    the sandboxes' URLs)."""
+class LocalStackSettings:
+    """What `linecap up` alone reads: its loopback ports (read before the rest, since they
+    decide REDIS_URL and the sandboxes' URLs) and the org its Capillary sandbox plays."""
 
     redis: int = setting(6390, "LINECAP_REDIS_PORT", minimum=1, maximum=65535)
     capillary_sandbox: int = setting(8091, "LINECAP_SANDBOX_PORT", minimum=1, maximum=65535)
     line_sandbox: int = setting(8092, "LINECAP_LINE_SANDBOX_PORT", minimum=1, maximum=65535)
     web: int = setting(8000, "PORT", minimum=1, maximum=65535)
     flower: int = setting(5555, "FLOWER_PORT", minimum=1, maximum=65535)
+    # strict (the strictest documented reading), lenient, or a JSON object of switches
+    # (sandboxes/capillary/org.py)
+    sandbox_org: str = setting("strict", "LINECAP_SANDBOX_ORG")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 
 class LinecapError(Exception):
-    """Base of every error linecap raises on purpose."""
+    """Base of every error linecap raises on purpose. `codes` are Capillary's envelope codes
+    behind it, when it came from Capillary (callers word their advice from them)."""
 
     error_class = "error"
+    codes: tuple[int, ...] = ()
 
 
 class TransientError(LinecapError):
@@ -45,9 +47,24 @@ class CredentialsError(PermanentError):
 
 
 class IdentityConflictError(PermanentError):
-    """INSTORE and LINE profiles ended on different customers: a person must look."""
+    """INSTORE and LINE profiles ended on different customers, or an identifier is already
+    someone else's in that source (8007/8008), or Capillary cannot merge (8053/8066/8067):
+    a person must look."""
 
     error_class = "identity_conflict"
+
+
+class OrgRulesError(PermanentError):
+    """The org's registration rules refuse this registration (1045, 1046, 1006, 1007, 1039,
+    1043, 8064, 8020): a setting of linecap's must change, and the message says which."""
+
+    error_class = "org_rules"
+
+
+class MergedAwayError(LinecapError):
+    """The customer was merged into another (8069): forget the id and resolve again."""
+
+    error_class = "merged_away"
 
 
 class NotFoundError(LinecapError):

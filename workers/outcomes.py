@@ -12,7 +12,6 @@ class Outcome(StrEnum):
     STALE = "stale"
     IGNORED = "ignored"
     PARKED = "parked"
-    UNKNOWN_USER = "unknown_user"
     # work that could not be done, kept for an operator
     DEAD_LETTERED = "dead_lettered"
     # a run that did not end the work: it comes back, or it raised

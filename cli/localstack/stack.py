@@ -32,7 +32,7 @@ from cli.localstack.processes import (
 )
 from cli.output import display_url
 from config import ConfigError, LineChannel, Settings, load_settings
-from config.settings import LocalStackPorts, read_fields
+from config.settings import LocalStackSettings, read_fields
 from core.line.builders import user_event, webhook_body
 from core.line.signature import sign
 from core.store.connection import redis_client
@@ -40,6 +40,7 @@ from core.store.connection import redis_client
 DEMO_CHANNEL_ID = "1234567890"
 SANDBOX_USERNAME = "sandbox-till"
 SANDBOX_PASSWORD = "sandbox-password"
+SANDBOX_ORG_UNIT_ID = "100"
 READY_TIMEOUT = 15.0
 
 
@@ -64,6 +65,7 @@ class StackPlan:
     line_port: int | None
     web_port: int
     flower_port: int
+    sandbox_org: str = "strict"
     children: list[tuple[str, list[str], dict[str, str]]] = field(default_factory=list)
 
 
@@ -109,7 +111,8 @@ def plan_stack(environ: Mapping[str, str], state_dir: Path) -> StackPlan:
     """Decide env and commands; raises ConfigError naming a bad variable."""
     env = dict(environ)
     env["PYTHONUNBUFFERED"] = "1"
-    ports = LocalStackPorts(**read_fields(LocalStackPorts, env))
+    ports = LocalStackSettings(**read_fields(LocalStackSettings, env))
+    org_from_spec_check(ports.sandbox_org)
     redis_port = None
     if not env.get("REDIS_URL", "").strip():
         redis_port = ports.redis
@@ -117,7 +120,8 @@ def plan_stack(environ: Mapping[str, str], state_dir: Path) -> StackPlan:
     capillary_port = None if env.get("CAPILLARY_BASE_URL") else ports.capillary_sandbox
     if capillary_port:
         env["CAPILLARY_BASE_URL"] = f"http://127.0.0.1:{capillary_port}"
-        for name, value in (("USERNAME", SANDBOX_USERNAME), ("PASSWORD", SANDBOX_PASSWORD)):
+        for name, value in (("USERNAME", SANDBOX_USERNAME), ("PASSWORD", SANDBOX_PASSWORD),
+                            ("ORG_UNIT_ID", SANDBOX_ORG_UNIT_ID)):
             env[f"CAPILLARY_{name}"] = env.get(f"CAPILLARY_{name}") or value
     line_port = None if env.get("LINE_API_BASE_URL") else ports.line_sandbox
     if line_port:
@@ -137,9 +141,27 @@ def plan_stack(environ: Mapping[str, str], state_dir: Path) -> StackPlan:
         line_port=line_port,
         web_port=ports.web,
         flower_port=ports.flower,
+        sandbox_org=ports.sandbox_org,
     )
     plan.children = _children(plan)
     return plan
+
+
+def _org_name(spec: str) -> str:
+    return spec if spec in ("strict", "lenient") else "of LINECAP_SANDBOX_ORG's switches"
+
+
+def org_from_spec_check(spec: str) -> None:
+    """LINECAP_SANDBOX_ORG must name a profile or be a JSON object; the sandbox reads it."""
+    if spec in ("strict", "lenient"):
+        return
+    try:
+        value = json.loads(spec)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise ConfigError("LINECAP_SANDBOX_ORG must be strict, lenient or a JSON object of "
+                          "switches (sandboxes/capillary/org.py)")
 
 
 def _children(plan: StackPlan) -> list[tuple[str, list[str], dict[str, str]]]:
@@ -149,10 +171,14 @@ def _children(plan: StackPlan) -> list[tuple[str, list[str], dict[str, str]]]:
     if plan.capillary_port:
         accounts = ",".join(c.source_account_id for c in plan.channels)
         argv = [*py, "sandboxes.capillary", "--host", host, "--port", str(plan.capillary_port)]
+        argv += ["--org", plan.sandbox_org]
         children.append(("capillary", [*argv, "--accounts", accounts], env))
     if plan.line_port:
         channels = json.dumps([_channel_dict(c) for c in plan.channels])
         argv = [*py, "sandboxes.line", "--host", host, "--port", str(plan.line_port)]
+        # The fake LINE delivers its users' follows to this stack's receiver.
+        argv += ["--webhook-url-template",
+                 f"http://{host}:{plan.web_port}/webhooks/line/{{channel_id}}"]
         children.append(("line", [*argv, "--channels", channels], env))
     web = [*py, "gunicorn", "app:create_app()", "--bind", f"{host}:{plan.web_port}"]
     web += ["--workers", str(plan.settings.web_concurrency)]
@@ -220,13 +246,23 @@ def build_banner(plan: StackPlan, user_id: str | None = None) -> str:
     curl += ["--data-raw", body.decode()]
     lines += [
         "",
-        f"Send a signed follow event to channel {channel.channel_id}:",
+        "Register a LINE user the guide's way (INSTORE, then LINE, with their mobile), then",
+        f"send the follow LINE would send to channel {channel.channel_id}:",
+        f"  .venv/bin/linecap register --mobile 66812345678 --line-user {user}",
         f"  .venv/bin/linecap send-event follow --user {user}",
         "or, with curl:",
         "  " + shlex.join(curl),
-        "",
     ]
-    return "\n".join(lines)
+    if plan.capillary_port:
+        lines += [
+            "",
+            f"The Capillary sandbox plays the org {_org_name(plan.sandbox_org)} "
+            "(LINECAP_SANDBOX_ORG). A",
+            "follow from a user whose mobile nobody gave linecap ends, in a strict org, as a dead",
+            "letter naming the setting to change (`linecap dlq list`); LINECAP_SANDBOX_ORG=lenient",
+            "plays an org that registers LINE-only customers.",
+        ]
+    return "\n".join(lines + [""])
 
 
 _CHANNEL_KEYS = ("name", "channel_id", "channel_secret", "access_token", "source_account_id")
@@ -255,7 +291,7 @@ def _redis_died(redis: EmbeddedRedis | None) -> str | None:
 
 
 def _ensure_ports_free(plan: StackPlan) -> None:
-    variable = {spec.name: spec.metadata["env"] for spec in dataclasses.fields(LocalStackPorts)}
+    variable = {spec.name: spec.metadata["env"] for spec in dataclasses.fields(LocalStackSettings)}
     wanted = {
         variable["redis"]: plan.redis_port,
         variable["capillary_sandbox"]: plan.capillary_port,

@@ -14,67 +14,109 @@ from typing import Any
 import requests
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from core.capillary import codes as capillary_codes
 from core.capillary.auth import CapillaryAuthenticator
 from core.errors import (
     AlreadyRegisteredError,
     ConfigurationError,
     CredentialsError,
+    IdentityConflictError,
     InvalidInputError,
+    LinecapError,
+    MergedAwayError,
     NotFoundError,
+    OrgRulesError,
     TransientError,
 )
 from core.store.rate_budget import SharedRateLimiter
 
-NOT_FOUND_CODES = frozenset({8015, 8065, 1011, 1012, 816})
-ALREADY_REGISTERED_CODES = frozenset({1014, 1032, 1033, 1016, 91007})
-CONFIGURATION_CODES = frozenset({8011, 8045})
 QUICK_RETRY_MAX_WAIT = 1.0
 
 ResponseObserver = Callable[[str, str, float], None]
 
+# Envelope codes → the error class linecap raises, first match wins.
+_CLASS_BY_CODES: tuple[tuple[frozenset[int], type[LinecapError]], ...] = (
+    (capillary_codes.NOT_FOUND, NotFoundError),
+    (capillary_codes.MERGED_AWAY, MergedAwayError),
+    (capillary_codes.ALREADY_IN_SOURCE, AlreadyRegisteredError),
+    (capillary_codes.IDENTITY_CONFLICT, IdentityConflictError),
+    (capillary_codes.CONFIGURATION, ConfigurationError),
+    (capillary_codes.ORG_RULES, OrgRulesError),
+)
+
 
 def error_codes(body: Any) -> list[int]:
     """The integer codes of the envelope's `errors`, ignoring anything malformed."""
-    if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
-        return []
-    codes = []
-    for item in body["errors"]:
-        if isinstance(item, dict):
-            try:
-                codes.append(int(item.get("code")))
-            except (TypeError, ValueError):
-                continue
-    return codes
+    return _codes(body, "errors")
 
 
 def warning_codes(body: Any) -> list[int]:
-    if not isinstance(body, dict) or not isinstance(body.get("warnings"), list):
+    return _codes(body, "warnings")
+
+
+def error_messages(body: Any) -> list[str]:
+    if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
         return []
-    return [int(w["code"]) for w in body["warnings"]
-            if isinstance(w, dict) and str(w.get("code", "")).lstrip("-").isdigit()]
+    return [str(item.get("message", "")) for item in body["errors"] if isinstance(item, dict)]
+
+
+def _codes(body: Any, key: str) -> list[int]:
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        return []
+    found = []
+    for item in body[key]:
+        if isinstance(item, dict):
+            try:
+                found.append(int(item.get("code")))
+            except (TypeError, ValueError):
+                continue
+    return found
 
 
 def raise_for_envelope(endpoint: str, status: int, body: Any,
                        retry_after: float | None = None) -> None:
-    """Turn one Capillary answer into linecap's error classes; return quietly on success."""
+    """Turn one Capillary answer into linecap's error classes; return quietly on success.
+
+    The envelope's codes decide before the HTTP status: Capillary answers business errors
+    under 400, 403 or 500 alike (index.html.md § HTTP Status Codes).
+    """
     codes = error_codes(body)
     label = f"{endpoint}: HTTP {status}" + (f", codes {codes}" if codes else "")
-    if status == 429:
-        raise TransientError(f"{label} (rate limited)", retry_after=retry_after)
-    if status >= 500:
-        raise TransientError(label, retry_after=retry_after)
-    if status in (401, 403):
+    error = _error_for_codes(codes, label)
+    if error is not None:
+        raise error
+    if status in capillary_codes.TRANSIENT_STATUSES or status >= 500:
+        if status >= 500 and isinstance(body, dict) and body.get("createdId") is not None:
+            return  # a success with warnings under 500 (one published 8050 sample)
+        raise TransientError(f"{label} (try again later)", retry_after=retry_after)
+    if status == 401:
         raise CredentialsError(f"{label} (credentials refused)")
-    if codes:
-        if any(c in NOT_FOUND_CODES for c in codes):
-            raise NotFoundError(label)
-        if any(c in ALREADY_REGISTERED_CODES for c in codes):
-            raise AlreadyRegisteredError(label)
-        if any(c in CONFIGURATION_CODES for c in codes):
-            raise ConfigurationError(f"{label} (source account configuration)")
+    if status == 403:
+        raise _forbidden(label, " ".join(error_messages(body)))
+    if codes or status >= 400:
         raise InvalidInputError(label)
-    if status >= 400:
-        raise InvalidInputError(label)
+
+
+def _error_for_codes(codes: list[int], label: str) -> LinecapError | None:
+    for known, cls in _CLASS_BY_CODES:
+        matched = tuple(c for c in codes if c in known)
+        if matched:
+            error = cls(label)
+            error.codes = matched
+            return error
+    return None
+
+
+def _forbidden(label: str, message: str) -> LinecapError:
+    """403 is not always bad credentials (index.html.md: "V2 is not enabled for the org.
+    Mandatory field is missing. Field {x} is mandatory.")."""
+    lowered = message.lower()
+    if "mandatory" in lowered:
+        return InvalidInputError(f"{label} ({message.strip()})")
+    if "v2" in lowered and "enabled" in lowered:
+        return ConfigurationError(f"{label} (V2 APIs are not enabled for this org; ask "
+                                  "Capillary support to enable them)")
+    return CredentialsError(f"{label} (credentials refused or not allowed this API)")
 
 
 def parse_retry_after(value: str | None) -> float | None:

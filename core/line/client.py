@@ -1,11 +1,14 @@
 """The LINE Messaging API calls linecap makes, with the channel's access token.
 
-LINE's limits are per channel and far above what linecap calls, so there is no shared budget
-here; errors map onto the same transient/permanent classes as Capillary's.
+LINE's limits are per channel and per endpoint and far above what linecap calls, so there is no
+shared budget here; errors map onto the same transient/permanent classes as Capillary's. Every
+answer that is not a success is logged with its X-Line-Request-Id, which LINE's support asks
+for.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +16,13 @@ import requests
 
 from config import LineChannel
 from core.errors import ConfigurationError, CredentialsError, InvalidInputError, TransientError
+
+log = logging.getLogger("linecap.line_api")
+
+
+class LineRateLimited(TransientError):
+    """LINE answered 429: that endpoint's limit for the channel is used up for now (the
+    webhook test allows 60 calls an hour)."""
 
 
 class LineApiClient:
@@ -52,8 +62,11 @@ class LineApiClient:
     def bot_info(self, channel: LineChannel) -> dict[str, Any]:
         return self._json(self._request(channel, "GET", "/v2/bot/info", "info"), "info")
 
-    def webhook_endpoint(self, channel: LineChannel) -> dict[str, Any]:
+    def webhook_endpoint(self, channel: LineChannel) -> dict[str, Any] | None:
+        """`{endpoint, active}`, or None when no endpoint is set (LINE answers 404)."""
         response = self._request(channel, "GET", "/v2/bot/channel/webhook/endpoint", "endpoint")
+        if response.status_code == 404:
+            return None
         return self._json(response, "endpoint")
 
     def set_webhook_endpoint(self, channel: LineChannel, url: str) -> None:
@@ -62,6 +75,8 @@ class LineApiClient:
         self._json(response, "endpoint")
 
     def test_webhook(self, channel: LineChannel, url: str | None = None) -> dict[str, Any]:
+        """LINE's own request to the endpoint (`url`, else the one set): `statusCode` is 0 or
+        below when nothing answered. 60 calls an hour per channel."""
         response = self._request(channel, "POST", "/v2/bot/channel/webhook/test", "webhookTest",
                                  json_body={"endpoint": url} if url else {})
         return self._json(response, "webhookTest")
@@ -70,25 +85,48 @@ class LineApiClient:
                  params: dict | None = None, json_body: dict | None = None) -> requests.Response:
         headers = {"Authorization": f"Bearer {channel.access_token}"}
         try:
-            return self.session.request(method, self.base_url + path, params=params,
-                                        json=json_body, headers=headers, timeout=self.timeout)
+            response = self.session.request(method, self.base_url + path, params=params,
+                                            json=json_body, headers=headers,
+                                            timeout=self.timeout)
         except requests.RequestException as exc:
             raise TransientError(f"LINE {name}: {type(exc).__name__}") from None
+        if not response.ok:
+            log.warning("LINE %s answered HTTP %s", name, response.status_code, extra={
+                "line_request_id": response.headers.get("X-Line-Request-Id"),
+                "channel": channel.channel_id})
+        return response
 
     @staticmethod
     def _json(response: requests.Response, name: str) -> dict[str, Any]:
         status = response.status_code
         label = f"LINE {name}: HTTP {status}"
-        if status == 429 or status >= 500:
+        if status == 429:
+            raise LineRateLimited(f"{label} (rate limit of this endpoint used up)")
+        if status >= 500:
             raise TransientError(label)
         if status == 401:
             raise CredentialsError(f"{label} (channel access token refused)")
         if status == 403:
             raise ConfigurationError(f"{label} (not available for this account)")
         if status >= 400:
-            raise InvalidInputError(label)
+            raise InvalidInputError(f"{label}{_problem(response)}")
         try:
             body = response.json()
         except ValueError:
             return {}
         return body if isinstance(body, dict) else {}
+
+
+def _problem(response: requests.Response) -> str:
+    """LINE's own words for a refused request (`message` and `details`), if any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    words = [str(body.get("message") or "")]
+    words += [f"{d.get('property', '')}: {d.get('message', '')}".strip(": ")
+              for d in body.get("details") or [] if isinstance(d, dict)]
+    text = "; ".join(w for w in words if w)
+    return f" ({text[:300]})" if text else ""

@@ -144,7 +144,16 @@ class StateStore:
             mapping["name"] = name
         self.client.hset(f"{P}identity:{user_id}", mapping=mapping)
 
-    # -- follows parked until a mobile number is known --------------------------------------
+    # -- what Capillary told us about itself --------------------------------------------------
+    def line_lookup_refused(self) -> bool:
+        """True when Capillary refused a lookup by the LINE identifier name (8013) lately."""
+        return bool(self.client.exists(f"{P}capillary:line-lookup-refused"))
+
+    def remember_line_lookup_refused(self, ttl_seconds: int = 24 * 3600) -> None:
+        """Kept a day, so a change on Capillary's side is noticed without a restart."""
+        self.client.set(f"{P}capillary:line-lookup-refused", "8013", ex=ttl_seconds)
+
+    # -- events parked until a mobile number is known ----------------------------------------
     def park(self, channel_id: str, user_id: str, event: dict) -> None:
         self.client.hset(f"{P}parked", f"{channel_id}:{user_id}", json.dumps(event))
 

@@ -8,6 +8,7 @@ import logging
 from sandboxes.serve import serve
 
 from . import SandboxConfig, create_sandbox_app
+from .org import org_from_spec
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -20,6 +21,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--not-found-status", type=int, default=400)
+    parser.add_argument("--org", default="strict",
+                        help="the org's rules: strict (default), lenient, or a JSON object of "
+                             "switches (see sandboxes/capillary/org.py)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser.parse_args(argv)
 
@@ -30,7 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     accounts = None
     if args.accounts:
         accounts = {a.strip() for a in args.accounts.split(",") if a.strip()}
+    try:
+        org = org_from_spec(args.org)
+    except ValueError as exc:
+        raise SystemExit(f"--org: {exc}") from None
     config = SandboxConfig.from_env(
+        org=org,
         valid_accounts=accounts,
         rpm_limit=args.rpm_limit,
         latency_ms=args.latency_ms,

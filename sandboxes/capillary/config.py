@@ -1,4 +1,5 @@
-"""Sandbox settings: credentials, accounts and the fault knobs that can change at run time."""
+"""Sandbox settings: credentials, accounts, the org's rules and the fault knobs that can change
+at run time."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from .org import STRICT, OrgRules
 
 FAULT_FIELDS = frozenset(
     {
@@ -49,6 +52,7 @@ class SandboxConfig:
     seed: int = 0
     not_found_status: int = 400
     fail_next: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    org: OrgRules = STRICT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SandboxConfig:

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from .org import org_view
 from .state import get_state
 
 control = Blueprint("capillary_sandbox_control", __name__, url_prefix="/sandbox")
@@ -65,6 +66,26 @@ def update_faults() -> Any:
     except ValueError as exc:
         return _bad_request(str(exc))
     return state.fault_view()
+
+
+@control.get("/org")
+def show_org() -> Any:
+    """The org's switches (registration rules, lookup names, budgets, ...)."""
+    return org_view(get_state().config.org)
+
+
+@control.post("/org")
+def update_org() -> Any:
+    """Change some of the org's switches live (a JSON object of switch: value)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _bad_request("JSON object body required")
+    state = get_state()
+    try:
+        state.update_org(body)
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    return org_view(state.config.org)
 
 
 @control.post("/accounts")

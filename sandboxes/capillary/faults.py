@@ -81,6 +81,7 @@ class FaultInjector:
         with self._lock:
             self._rng = random.Random(seed)
             self._window: deque[float] = deque()
+            self._group_windows: dict[str, deque[float]] = {}
             self._fail_next = parse_fail_next(list(fail_next))
 
     def reseed(self, seed: int) -> None:
@@ -113,22 +114,36 @@ class FaultInjector:
             return None
         return max(config.retry_after_seconds, math.ceil(wait))
 
+    def _over_budget(self, window: deque[float], limit: int | None, now: float) -> float | None:
+        """Seconds until `window` has room under `limit`, or None when it has room now."""
+        while window and window[0] <= now - WINDOW_SECONDS:
+            window.popleft()
+        if limit is not None and len(window) >= limit:
+            return window[0] + WINDOW_SECONDS - now
+        return None
+
     def admit(
-        self, config: SandboxConfig, now: float, method: str, path: str, *, metered: bool
+        self, config: SandboxConfig, now: float, method: str, path: str, *, metered: bool,
+        group: str | None = None,
     ) -> FaultDecision:
-        """Decide one authenticated call: rate limit → fail_next → random 429 → random 5xx."""
+        """Decide one authenticated call: rate limits (the whole key's, then its API group's,
+        reference § Rate limits: "per API key ... they vary by API") → fail_next → random
+        429 → random 5xx."""
         with self._lock:
             if metered:
-                while self._window and self._window[0] <= now - WINDOW_SECONDS:
-                    self._window.popleft()
-                if config.rpm_limit is not None and len(self._window) >= config.rpm_limit:
-                    wait = self._window[0] + WINDOW_SECONDS - now
+                group_window = self._group_windows.setdefault(group or "", deque())
+                wait = self._over_budget(self._window, config.rpm_limit, now)
+                if wait is None:
+                    wait = self._over_budget(group_window, config.org.budgets.get(group or ""),
+                                             now)
+                if wait is not None:
                     return FaultDecision(
                         reject_status=429,
                         retry_after=self._retry_after(config, wait),
                         message="Rate limit exceeded",
                     )
                 self._window.append(now)
+                group_window.append(now)
             decision = FaultDecision(metered=metered, sleep_ms=config.latency_ms)
             entry = self._take_fail_next(method, path)
             if entry is not None:

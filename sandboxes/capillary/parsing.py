@@ -7,22 +7,29 @@ from typing import Any
 
 from flask import request
 
-from .errors import invalid_input
+from .errors import INVALID_IDENTIFIER_NAME, ApiError, invalid_input
 from .models import Profile
+from .org import OrgRules
 from .validation import (
     Identifier,
+    Scope,
     account_key,
     canonical_identifier_type,
     check_source,
     parse_identifiers,
 )
 
-Scope = tuple[str, str]
 
-
-def json_body() -> dict[str, Any]:
-    """The request's JSON object; anything else is Capillary's generic invalid input."""
+def json_body() -> Any:
+    """The request's JSON; anything unparsable is Capillary's generic invalid input."""
     body = request.get_json(silent=True)
+    if body is None:
+        raise invalid_input("request body must be JSON")
+    return body
+
+
+def json_object() -> dict[str, Any]:
+    body = json_body()
     if not isinstance(body, dict):
         raise invalid_input("request body must be a JSON object")
     return body
@@ -43,29 +50,24 @@ def parse_profile(raw: Any, valid_accounts: set[str] | None) -> Profile:
     channels = raw.get("commChannels") or []
     if not isinstance(channels, list) or not all(isinstance(c, dict) for c in channels):
         raise invalid_input("commChannels must be a list of objects")
-    return Profile(
-        source=source,
-        account_id=account,
-        identifiers=identifiers,
-        first_name=_text(raw, "firstName"),
-        last_name=_text(raw, "lastName"),
-        comm_channels=channels,
-    )
+    return Profile(source=source, account_id=account, identifiers=identifiers,
+                   first_name=_text(raw, "firstName"), last_name=_text(raw, "lastName"),
+                   comm_channels=channels)
 
 
-def parse_profiles(body: Mapping[str, Any], valid_accounts: set[str] | None) -> list[Profile]:
-    """All profiles of an Add Customer body (clients send one; a list is allowed)."""
+def parse_registration(body: Any, valid_accounts: set[str] | None) -> tuple[list[Profile], str]:
+    """(profiles, loyaltyType) of one V2 add body. _customer.md § Register Customer marks
+    loyaltyType mandatory ("loyaltyType*")."""
+    if not isinstance(body, dict):
+        raise invalid_input("a registration must be a JSON object")
     raw = body.get("profiles")
     if not isinstance(raw, list) or not raw:
         raise invalid_input("profiles must be a non-empty list")
-    return [parse_profile(item, valid_accounts) for item in raw]
-
-
-def loyalty_type(body: Mapping[str, Any]) -> str:
-    """``loyaltyInfo.loyaltyType`` or Capillary's default ``non_loyalty``."""
     info = body.get("loyaltyInfo")
-    value = info.get("loyaltyType") if isinstance(info, dict) else None
-    return value if isinstance(value, str) and value else "non_loyalty"
+    loyalty = info.get("loyaltyType") if isinstance(info, dict) else None
+    if not isinstance(loyalty, str) or not loyalty:
+        raise invalid_input("loyaltyInfo.loyaltyType is mandatory")
+    return [parse_profile(item, valid_accounts) for item in raw], loyalty
 
 
 def scope_from_query(args: Mapping[str, str], valid_accounts: set[str] | None) -> Scope:
@@ -74,12 +76,20 @@ def scope_from_query(args: Mapping[str, str], valid_accounts: set[str] | None) -
     return source, account_key(source, args.get("accountId"), valid_accounts)
 
 
-def lookup_from_query(
-    args: Mapping[str, str], valid_accounts: set[str] | None
-) -> tuple[Scope | None, Identifier]:
-    """Lookup parameters → (scope or None for ``source=ALL``, identifier)."""
+def lookup_from_query(args: Mapping[str, str], valid_accounts: set[str] | None,
+                      rules: OrgRules) -> tuple[Scope | None, Identifier]:
+    """Lookup parameters → (scope or None for ``source=ALL``, identifier). An identifierName
+    the org does not look up by is 8013 (_customer.md § Fetch Customer ID)."""
     source = check_source(args.get("source"), allow_all=True)
-    kind = canonical_identifier_type(args.get("identifierName"))
+    name = args.get("identifierName")
+    try:
+        kind = canonical_identifier_type(name)
+    except ApiError:
+        kind = None
+    if kind is None or kind not in rules.lookup_identifiers:
+        raise ApiError(INVALID_IDENTIFIER_NAME, "Customer identifier is invalid. Also check if "
+                                                "the parameter identifierName is passed "
+                                                "correctly.")
     value = args.get("identifierValue")
     if not value:
         raise invalid_input("identifierValue missing")

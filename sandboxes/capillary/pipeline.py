@@ -27,6 +27,19 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES)
 
 
+def api_group(method: str, path: str) -> str:
+    """The API group a call's budget is counted in (sandboxes.capillary.org.API_GROUPS)."""
+    if path.endswith("/changeIdentifier"):
+        return "identifiers"
+    if "/subscriptions" in path:
+        return "subscriptions"
+    if path == "/v2/customers/bulk":
+        return "bulk"
+    if method == "POST" and path == "/v2/customers":
+        return "add"
+    return "lookup"
+
+
 def transport_error(status: int, message: str = "", retry_after: int | None = None) -> Response:
     """401 / 429 / 5xx answer with the bare ``errors`` envelope."""
     text = _TRANSPORT_MESSAGES.get(status) or message or "Injected fault"
@@ -48,7 +61,8 @@ def _before() -> Response | None:
     if request.path != TOKEN_PATH and not state.auth.check(request.headers, config):
         return transport_error(401)
     decision = state.faults.admit(
-        config, g.cap_ts, request.method, request.path, metered=request.path != TOKEN_PATH
+        config, g.cap_ts, request.method, request.path, metered=request.path != TOKEN_PATH,
+        group=api_group(request.method, request.path),
     )
     g.cap_metered = decision.metered
     if decision.reject_status is not None:

@@ -1,7 +1,6 @@
-"""The imitated Capillary endpoints: token, add customer, lookup, subscriptions, identifiers.
-
-Handlers only parse, call the store and shape responses; auth, faults and logging
-happen in ``pipeline`` so every endpoint gets them the same way.
+"""The modelled Capillary endpoints: token, add customer, lookup, fetch, subscriptions,
+identifiers. Handlers parse, apply the org's rules, call the store and shape answers as
+_customer.md's samples do; auth, budgets, faults and the call log are in ``pipeline``.
 """
 
 from __future__ import annotations
@@ -10,97 +9,151 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from .errors import invalid_input
+from .errors import CHANNEL_NOT_CONFIGURED, ApiError, invalid_input, mandatory_field
 from .parsing import (
-    json_body,
+    json_object,
     lookup_from_query,
-    loyalty_type,
-    parse_profiles,
+    parse_registration,
     scope_from_query,
 )
 from .pipeline import TOKEN_PATH, transport_error
-from .state import get_state
-from .validation import parse_identifiers, parse_subscriptions
+from .rules import check_external_ids, check_registration
+from .state import SandboxState, get_state
+from .validation import (
+    MULTI_ACCOUNT_SOURCES,
+    SubscriptionKey,
+    check_source,
+    parse_identifiers,
+    parse_subscription,
+)
 
 api = Blueprint("capillary_api", __name__)
 
 
 @api.post(TOKEN_PATH)
 def generate_token() -> Any:
-    """OAuth: key + secret → short-lived token for ``X-CAP-API-OAUTH-TOKEN``."""
+    """OAuth (reference § Hosts and authentication): key + secret → a short-lived token."""
     state = get_state()
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
     token = state.auth.issue(body.get("key"), body.get("secret"), state.config)
     if token is None:
         return transport_error(401)
-    return {
-        "data": {"accessToken": token, "ttlSeconds": state.config.token_ttl_seconds},
-        "errors": None,
-    }
+    return {"data": {"accessToken": token, "ttlSeconds": state.config.token_ttl_seconds},
+            "errors": None}
 
 
 @api.post("/v2/customers")
 def add_customer() -> Any:
-    """Add customer: new id, or the existing id with warning 8050 when combining."""
+    """§ Register Customer: a new id, or the existing customer's with warning 8050."""
     state = get_state()
-    body = json_body()
-    profiles = parse_profiles(body, state.config.valid_accounts)
-    created_id, warnings = state.store.register(profiles, loyalty_type(body))
+    profiles, loyalty = parse_registration(json_object(), state.config.valid_accounts)
+    check_registration(profiles, loyalty, state.config.org)
+    created_id, warnings = state.store.register(profiles, loyalty)
     return {"createdId": created_id, "warnings": warnings, "sideEffects": []}
+
+
+def _embeds_subscriptions() -> bool:
+    return "subscriptions" in {part.strip() for part in request.args.get("embed", "").split(",")}
 
 
 @api.get("/v2/customers/lookup/customerDetails")
 def lookup_customer() -> Any:
-    """Lookup by identifier in one source (or ALL); ``embed=subscriptions`` adds status."""
+    """§ Lookup (customerDetails): the customer holding an identifier in one source (or ALL),
+    with only that source's profiles; `embed=subscriptions` nests the status."""
     state = get_state()
-    scope, identifier = lookup_from_query(request.args, state.config.valid_accounts)
-    customer = state.store.lookup(scope, identifier)
-    body: dict[str, Any] = {
-        "id": customer["id"],
-        "profiles": customer["profiles"],
-        "loyaltyInfo": customer["loyaltyInfo"],
-    }
-    embeds = {part.strip() for part in request.args.get("embed", "").split(",")}
-    if "subscriptions" in embeds:
-        body["subscriptions"] = customer["subscriptions"]
-    body.update({"warnings": [], "errors": None})
-    return body
+    scope, identifier = lookup_from_query(request.args, state.config.valid_accounts,
+                                          state.config.org)
+    document = state.store.lookup(scope, identifier, _embeds_subscriptions())
+    return {**document, "warnings": []}
 
 
-def _subscriptions(customer_id: int) -> dict[str, Any]:
+@api.get("/v2/customers/<int:customer_id>")
+def fetch_customer(customer_id: int) -> Any:
+    """§ Fetch Customer Details (by User ID): `source*` (ALL for every source)."""
     state = get_state()
-    if request.method == "POST":
-        entries = parse_subscriptions(json_body(), state.config.valid_accounts)
-        current = state.store.set_subscriptions(customer_id, entries)
-    else:
-        current = state.store.subscriptions(customer_id)
-    return {"customerId": customer_id, "subscriptions": current, "warnings": [], "errors": None}
+    source = check_source(request.args.get("source"), allow_all=True)
+    account = request.args.get("accountId") or None
+    if source in MULTI_ACCOUNT_SOURCES and account is None:
+        scope_from_query(request.args, state.config.valid_accounts)  # 8045
+    document = state.store.fetch(customer_id, source, account, _embeds_subscriptions())
+    return {**document, "warnings": []}
+
+
+def _subscription_entries(state: SandboxState) -> list[tuple[SubscriptionKey, str]]:
+    """The entries of an Update Subscription Details body; any bad entry refuses the call."""
+    body = json_object()
+    raw = body.get("subscriptions")
+    if not isinstance(raw, list) or not raw:
+        raise invalid_input("subscriptions must be a non-empty list")
+    rules = state.config.org
+    entries = []
+    for item in raw:
+        key, kind = parse_subscription(item, state.config.valid_accounts)
+        if rules.subscription_requires_org_unit and not _positive_int(item.get("orgUnitId")):
+            # reference § Subscriptions: "orgUnitId is marked required on the current page";
+            # index.html.md: 403 "Mandatory field is missing. Field {x} is mandatory."
+            raise mandatory_field("orgUnitId")
+        if key[0] not in rules.configured_channels:
+            # reference § Subscriptions: channels must be configured (the LINE gateway).
+            raise ApiError(CHANNEL_NOT_CONFIGURED, "Unable to add, update or fetch "
+                                                   f"subscription details ({key[0]} channel "
+                                                   "is not configured).")
+        entries.append((key, kind))
+    return entries
+
+
+def _subscriptions_answer(current: list[dict[str, Any]]) -> dict[str, Any]:
+    # _customer.md § Update Subscription Details / § Get Subscription Details: top level.
+    return {"subscriptions": current, "campaignId": -1, "communicationId": -1, "warnings": []}
 
 
 @api.route("/v2/customers/<int:customer_id>/subscriptions", methods=["GET", "POST"])
 def customer_subscriptions(customer_id: int) -> Any:
-    """Read (GET) or set (POST) subscription status by customer id."""
-    return _subscriptions(customer_id)
+    state = get_state()
+    if request.method == "POST":
+        current = state.store.set_subscriptions(customer_id, _subscription_entries(state))
+    else:
+        current = state.store.subscriptions(customer_id)
+    return _subscriptions_answer(current)
 
 
 @api.route("/v2/customers/lookup/subscriptions", methods=["GET", "POST"])
 def lookup_subscriptions() -> Any:
-    """Same as by id, after resolving the customer from the lookup query."""
+    """By identifier. Writes for a customer nobody registered are ignored without an error
+    (reference § Subscriptions: "requests for unregistered customers ... are ignored")."""
     state = get_state()
-    scope, identifier = lookup_from_query(request.args, state.config.valid_accounts)
-    return _subscriptions(state.store.lookup_id(scope, identifier))
+    scope, identifier = lookup_from_query(request.args, state.config.valid_accounts,
+                                          state.config.org)
+    if request.method == "GET":
+        return _subscriptions_answer(
+            state.store.subscriptions(state.store.lookup_id(scope, identifier)))
+    entries = _subscription_entries(state)
+    try:
+        customer_id = state.store.lookup_id(scope, identifier)
+    except ApiError:
+        return _subscriptions_answer([])
+    return _subscriptions_answer(state.store.set_subscriptions(customer_id, entries))
 
 
 @api.post("/v2/customers/<int:customer_id>/changeIdentifier")
 def change_identifier(customer_id: int) -> Any:
-    """Add/remove identifiers on one source profile; merges when an added one is taken."""
+    """§ Update Customer Identifiers: add/remove on the profile in `source` (+ accountId);
+    an added identifier held in another source merges this customer into its holder."""
     state = get_state()
     scope = scope_from_query(request.args, state.config.valid_accounts)
-    body = json_body()
+    body = json_object()
     add = parse_identifiers(body.get("add"), allow_empty=True)
     remove = parse_identifiers(body.get("remove"), allow_empty=True)
     if not add and not remove:
         raise invalid_input("add or remove must list identifiers")
-    warnings = state.store.change_identifiers(customer_id, scope, add, remove)
-    return {"customerId": customer_id, "warnings": warnings, "errors": None}
+    check_external_ids(add, state.config.org)
+    survivor, warnings = state.store.change_identifiers(customer_id, scope, add, remove)
+    return {"createdId": survivor, "warnings": warnings}
+
+
+def _positive_int(value: Any) -> bool:
+    try:
+        return int(value) > 0
+    except (TypeError, ValueError):
+        return False

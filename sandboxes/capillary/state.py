@@ -13,6 +13,7 @@ from .auth import Authenticator
 from .calllog import CallLog
 from .config import SandboxConfig, apply_fault_update
 from .faults import FaultInjector, parse_fail_next
+from .org import org_with
 from .store import CustomerStore
 
 EXTENSION_KEY = "capillary_sandbox"
@@ -60,6 +61,11 @@ class SandboxState:
         with self._lock:
             valid = None if accounts is None else {str(a) for a in accounts}
             self.config = replace(self.config, valid_accounts=valid)
+
+    def update_org(self, changes: dict[str, Any]) -> None:
+        """Change org switches (sandboxes.capillary.org); ValueError if one is invalid."""
+        with self._lock:
+            self.config = replace(self.config, org=org_with(self.config.org, changes))
 
     def fault_view(self) -> dict[str, Any]:
         """Current fault settings plus the unconsumed one-shot queue."""

@@ -1,8 +1,18 @@
-"""Thread-safe in-memory customer store with Capillary's identity rules.
+"""Thread-safe in-memory customers with Capillary's identity rules.
 
-Every public method takes the one lock for its whole read-check-write, so concurrent
-workers see the same races Capillary would resolve atomically (e.g. two registrations
-of one identifier: exactly one wins, the other gets 1014).
+- Identifiers are unique within a source (single-account sources) or within an account
+  (multi-account sources): _customer.md § Register Customer "In a source account, identifiers
+  should be unique"; § Update Customer Identifiers "unique within a source for single account
+  sources and unique within an account for multiple account sources".
+- Registering an identifier that exists in another source adds the profile to that customer
+  (warning 8050): § Register Customer "a new source account is added to the existing account".
+- Adding (changeIdentifier) an identifier that exists in a different source/account merges the
+  customer in the path INTO the one holding it: "The new account will be a victim account and
+  the existing account is a survivor account" (warning 8051); in the same source/account it is
+  refused (8008). A merged-away customer answers 8069 (§ Fetch Customer Details).
+
+Every public method holds the one lock for its whole read-check-write, so concurrent clients
+see the races Capillary resolves atomically (two registrations of one identifier: one wins).
 """
 
 from __future__ import annotations
@@ -12,25 +22,24 @@ import threading
 from typing import Any
 
 from .errors import (
-    ALREADY_REGISTERED,
-    IDENTIFIER_TAKEN,
-    MERGED_WARNING,
-    NOT_FOUND,
+    ALREADY_IN_SOURCE,
+    CANNOT_MERGE,
+    COMBINED,
+    CUSTOMER_ID_INVALID,
+    IDENTIFIER_IN_SAME_SOURCE,
+    LOYALTY_TO_NON_LOYALTY,
+    MERGED_AWAY,
+    MERGED_INTO,
     NOT_FOUND_IN_SOURCE,
-    SAME_CUSTOMER_OTHER_SOURCE,
     ApiError,
     invalid_input,
+    not_found,
     warning_item,
 )
 from .models import Customer, Profile
-from .validation import SHARED_IDENTIFIER_TYPES, Identifier, SubscriptionKey
+from .validation import Identifier, Scope, SubscriptionKey
 
 FIRST_CUSTOMER_ID = 1000001
-Scope = tuple[str, str]
-
-
-def _not_found() -> ApiError:
-    return ApiError(NOT_FOUND, "No customer found with the given identifier")
 
 
 class CustomerStore:
@@ -51,7 +60,7 @@ class CustomerStore:
         with self._lock:
             self._clear()
 
-    # -- index -------------------------------------------------------------------------------
+    # -- index ---------------------------------------------------------------------------------
 
     def _index(self, customer_id: int, scope: Scope, ident: Identifier) -> None:
         self._by_scope[(*scope, *ident)] = customer_id
@@ -68,13 +77,17 @@ class CustomerStore:
     def _holder(self, scope: Scope, ident: Identifier) -> int | None:
         return self._by_scope.get((*scope, *ident))
 
-    def _holders_anywhere(self, ident: Identifier) -> set[int]:
-        return {self._by_scope[(*s, *ident)] for s in self._scopes_of.get(ident, ())}
+    def _holders_elsewhere(self, scope: Scope, ident: Identifier) -> set[int]:
+        return {self._by_scope[(*s, *ident)] for s in self._scopes_of.get(ident, ())
+                if s != scope}
 
-    def _live(self, customer_id: int) -> Customer:
+    def _customer(self, customer_id: int) -> Customer:
+        """A live customer by id: 8015 when unknown, 8069 when merged into another."""
         customer = self._customers.get(customer_id)
-        if customer is None or customer.merged_into is not None:
-            raise _not_found()
+        if customer is None:
+            raise not_found()
+        if customer.merged_into is not None:
+            raise ApiError(MERGED_AWAY, "The customer is merged into another account.")
         return customer
 
     def _attach(self, customer: Customer, profile: Profile) -> None:
@@ -83,86 +96,153 @@ class CustomerStore:
         for ident in profile.identifiers:
             self._index(customer.id, profile.scope, ident)
 
-    # -- add customer ------------------------------------------------------------------------
+    # -- register ------------------------------------------------------------------------------
 
-    def register(
-        self, profiles: list[Profile], loyalty_type: str = "non_loyalty"
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """Add customer: create, or attach to the customer sharing an identifier (8050)."""
+    def register(self, profiles: list[Profile],
+                 loyalty_type: str) -> tuple[int, list[dict[str, Any]]]:
+        """Add customer: a new id, or the existing customer's with warning 8050."""
         scopes = [p.scope for p in profiles]
         if len(set(scopes)) != len(scopes):
             raise invalid_input("two profiles for the same source and account")
         with self._lock:
-            for profile in profiles:
-                if any(self._holder(profile.scope, i) is not None for i in profile.identifiers):
-                    raise ApiError(ALREADY_REGISTERED, "Customer already registered")
-            matches: set[int] = set()
-            for profile in profiles:
-                for ident in profile.identifiers:
-                    if ident[0] in SHARED_IDENTIFIER_TYPES:
-                        matches |= self._holders_anywhere(ident)
-            if len(matches) > 1:
-                raise ApiError(IDENTIFIER_TAKEN, "Identifier already assigned to another customer")
-            warnings: list[dict[str, Any]] = []
-            if matches:
-                customer = self._customers[matches.pop()]
-                if any(customer.profile_for(scope) for scope in scopes):
-                    raise ApiError(ALREADY_REGISTERED, "Customer already registered")
-                message = "Same customer found in other sources, combining"
-                warnings.append(warning_item(SAME_CUSTOMER_OTHER_SOURCE, message))
-            else:
-                customer = Customer(id=self._next_id, loyalty_type=loyalty_type)
-                self._next_id += 1
-                self._customers[customer.id] = customer
-            for profile in profiles:
-                self._attach(customer, profile)
-            return customer.id, warnings
+            return self._register(profiles, loyalty_type)
 
-    # -- lookup ------------------------------------------------------------------------------
+    def _register(self, profiles: list[Profile],
+                  loyalty_type: str) -> tuple[int, list[dict[str, Any]]]:
+        for profile in profiles:
+            if any(self._holder(profile.scope, i) is not None for i in profile.identifiers):
+                # reference § Add customer: "Same source already holds it: 8006".
+                raise ApiError(ALREADY_IN_SOURCE, "Customer already exists for same source")
+        matches = {holder for profile in profiles for ident in profile.identifiers
+                   for holder in self._holders_elsewhere(profile.scope, ident)}
+        if len(matches) > 1:
+            # Not documented for registration; the changeIdentifier table's wording.
+            raise ApiError(CANNOT_MERGE, "Each identifier is registered with a different "
+                                         "customer in other source. Unable to merge accounts.")
+        warnings: list[dict[str, Any]] = []
+        if matches:
+            customer = self._customers[matches.pop()]
+            if any(customer.profile_for(p.scope) for p in profiles):
+                raise ApiError(ALREADY_IN_SOURCE, "Customer already exists for same source")
+            if customer.loyalty_type == "loyalty" and loyalty_type == "non_loyalty":
+                raise ApiError(LOYALTY_TO_NON_LOYALTY,
+                               "Conversion of loyalty customer to non-loyalty is not allowed.")
+            customer.loyalty_type = loyalty_type
+            warnings.append(warning_item(COMBINED,
+                                         "Same Customer found in other sources,Combining"))
+        else:
+            customer = Customer(id=self._next_id, loyalty_type=loyalty_type)
+            self._next_id += 1
+            self._customers[customer.id] = customer
+        for profile in profiles:
+            self._attach(customer, profile)
+        return customer.id, warnings
 
-    def _find(self, scope: Scope | None, ident: Identifier) -> int:
+    # -- read ----------------------------------------------------------------------------------
+
+    def _find(self, scope: Scope | None, ident: Identifier) -> Customer:
         if scope is None:  # source=ALL
-            holders = self._holders_anywhere(ident)
+            holders = {self._by_scope[(*s, *ident)] for s in self._scopes_of.get(ident, ())}
             if not holders:
-                raise _not_found()
-            return min(holders)
+                raise not_found()
+            return self._customers[min(holders)]
         holder = self._holder(scope, ident)
         if holder is not None:
-            return holder
+            return self._customers[holder]
         if ident in self._scopes_of:
-            raise ApiError(NOT_FOUND_IN_SOURCE, "Customer not found in the given source")
-        raise _not_found()
+            raise ApiError(NOT_FOUND_IN_SOURCE, "No customer found in the given source with "
+                                                "the given identifier.")
+        raise not_found()
 
-    def lookup(self, scope: Scope | None, ident: Identifier) -> dict[str, Any]:
-        """Customer holding ``ident`` in ``scope`` (None = any source); 8015 / 8065 if absent."""
+    def lookup(self, scope: Scope | None, ident: Identifier,
+               embed_subscriptions: bool) -> dict[str, Any]:
+        """The customer holding ``ident`` in ``scope`` (None = ALL), showing that source's
+        profiles (all with ALL); 8015 / 8065 when nobody holds it."""
         with self._lock:
-            return self._customers[self._find(scope, ident)].to_dict()
+            source, account = scope if scope is not None else ("ALL", None)
+            return self._find(scope, ident).document(source, account, embed_subscriptions)
 
     def lookup_id(self, scope: Scope | None, ident: Identifier) -> int:
-        """Like :meth:`lookup` but only the id."""
         with self._lock:
-            return self._find(scope, ident)
+            return self._find(scope, ident).id
 
-    # -- subscriptions -----------------------------------------------------------------------
+    def fetch(self, customer_id: int, source: str, account_id: str | None,
+              embed_subscriptions: bool) -> dict[str, Any]:
+        """GET /v2/customers/{id}: 8015 unknown, 8069 merged away."""
+        with self._lock:
+            return self._customer(customer_id).document(source, account_id,
+                                                        embed_subscriptions)
+
+    # -- subscriptions -------------------------------------------------------------------------
 
     def subscriptions(self, customer_id: int) -> list[dict[str, Any]]:
-        """Current subscription entries of a live customer (8015 otherwise)."""
         with self._lock:
-            return self._live(customer_id).subscription_list()
+            return self._customer(customer_id).subscription_entries(True)
 
-    def set_subscriptions(
-        self, customer_id: int, entries: list[tuple[SubscriptionKey, str]]
-    ) -> list[dict[str, Any]]:
-        """Set each (key → OPTIN/OPTOUT) and return the customer's full list."""
+    def set_subscriptions(self, customer_id: int,
+                          entries: list[tuple[SubscriptionKey, str]]) -> list[dict[str, Any]]:
         with self._lock:
-            customer = self._live(customer_id)
+            customer = self._customer(customer_id)
             for key, kind in entries:
                 customer.subscriptions[key] = kind
-            return customer.subscription_list()
+            return customer.subscription_entries(True)
 
-    # -- change identifier / merge -----------------------------------------------------------
+    # -- change identifier / merge -------------------------------------------------------------
 
-    def _merge(self, survivor: Customer, victim: Customer) -> None:
+    def change_identifiers(self, customer_id: int, scope: Scope, add: list[Identifier],
+                           remove: list[Identifier]) -> tuple[int, list[dict[str, Any]]]:
+        """Add/remove identifiers on the customer's profile in `scope`; returns the id the
+        profile ends on (the survivor when the customer was merged) and the warnings."""
+        with self._lock:
+            customer = self._customers.get(customer_id)
+            if customer is None:
+                raise ApiError(CUSTOMER_ID_INVALID, "Unable to identify the customer. "
+                                                    "Customer id is invalid.")
+            customer = self._customer(customer_id)
+            for ident in add:
+                holder = self._holder(scope, ident)
+                if holder is not None and holder != customer.id:
+                    raise ApiError(IDENTIFIER_IN_SAME_SOURCE,
+                                   "The new identifier already exists in the same source.")
+            survivors = {h for ident in add for h in self._holders_elsewhere(scope, ident)
+                         if h != customer.id}
+            if len(survivors) > 1:
+                raise ApiError(CANNOT_MERGE, "Each identifier is registered with a different "
+                                             "customer in other source. Unable to merge "
+                                             "accounts.")
+            warnings: list[dict[str, Any]] = []
+            target = customer
+            if survivors:
+                target = self._customers[survivors.pop()]
+                self._merge(victim=customer, survivor=target)
+                warnings.append(warning_item(
+                    MERGED_INTO, "Same identifier found in other source. Merging into the "
+                                 f"account with user id {target.id}."))
+            self._apply(target, scope, add, remove)
+            return target.id, warnings
+
+    def _apply(self, customer: Customer, scope: Scope, add: list[Identifier],
+               remove: list[Identifier]) -> None:
+        profile = customer.profile_for(scope)
+        current = set(profile.identifiers) if profile else set()
+        if not (current | set(add)) - set(remove):
+            raise invalid_input("a profile needs at least one identifier")
+        if profile is None:
+            profile = Profile(source=scope[0], account_id=scope[1], identifiers=[])
+            customer.profiles.append(profile)
+        for ident in add:
+            if ident not in profile.identifiers:
+                profile.identifiers.append(ident)
+            self._index(customer.id, scope, ident)
+        for ident in remove:
+            if ident in profile.identifiers:
+                profile.identifiers.remove(ident)
+                self._unindex(scope, ident)
+
+    def _merge(self, victim: Customer, survivor: Customer) -> None:
+        """The victim's profiles join the survivor, each source kept as its own entry; the
+        survivor's subscriptions stand (the victim's fill only what it has none of: what
+        Capillary does with them is not documented)."""
         for profile in victim.profiles:
             for ident in profile.identifiers:
                 self._unindex(profile.scope, ident)
@@ -180,66 +260,17 @@ class CustomerStore:
         victim.subscriptions = {}
         victim.merged_into = survivor.id
 
-    def change_identifiers(
-        self,
-        customer_id: int,
-        scope: Scope,
-        add: list[Identifier],
-        remove: list[Identifier],
-    ) -> list[dict[str, Any]]:
-        """Add/remove identifiers on the scope's profile; adding one held elsewhere merges."""
-        with self._lock:
-            customer = self._live(customer_id)
-            profile = customer.profile_for(scope)
-            current = set(profile.identifiers) if profile else set()
-            victims: list[Customer] = []
-            for ident in add:
-                holder = self._holder(scope, ident)
-                if holder is not None and holder != customer.id:
-                    victim = self._customers[holder]
-                    if victim not in victims:
-                        victims.append(victim)
-            resulting = set(current) | set(add)
-            for victim in victims:
-                victim_profile = victim.profile_for(scope)
-                if victim_profile is not None:
-                    resulting |= set(victim_profile.identifiers)
-            if not resulting - set(remove):
-                raise invalid_input("a profile needs at least one identifier")
-            warnings = []
-            for victim in victims:
-                self._merge(customer, victim)
-                warnings.append(
-                    warning_item(MERGED_WARNING, f"Customer {victim.id} merged into {customer.id}")
-                )
-            profile = customer.profile_for(scope)
-            if profile is None:
-                profile = Profile(source=scope[0], account_id=scope[1], identifiers=[])
-                customer.profiles.append(profile)
-            for ident in add:
-                if ident not in profile.identifiers:
-                    profile.identifiers.append(ident)
-                self._index(customer.id, scope, ident)
-            for ident in remove:
-                if ident in profile.identifiers:
-                    profile.identifiers.remove(ident)
-                    self._unindex(scope, ident)
-            return warnings
-
-    # -- inspection --------------------------------------------------------------------------
+    # -- inspection (the sandbox's own views) --------------------------------------------------
 
     def all_customers(self) -> list[dict[str, Any]]:
-        """Every customer, merged victims included, in id order."""
         with self._lock:
-            return [self._customers[cid].to_dict() for cid in sorted(self._customers)]
+            return [self._customers[cid].inspection() for cid in sorted(self._customers)]
 
     def customer(self, customer_id: int) -> dict[str, Any] | None:
-        """One customer (merged or not) for inspection, or None."""
         with self._lock:
             customer = self._customers.get(customer_id)
-            return None if customer is None else customer.to_dict()
+            return None if customer is None else customer.inspection()
 
     def live_count(self) -> int:
-        """Customers not merged away."""
         with self._lock:
             return sum(1 for c in self._customers.values() if c.merged_into is None)

@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "http://127.0.0.1:8000/webhooks/line/{channel_id}",
     )
     parser.add_argument("--webhook-timeout", type=float, default=2.0)
+    parser.add_argument("--endpoint-propagation-seconds", type=float, default=60.0,
+                        help="how long a new webhook endpoint takes to show (LINE: up to a "
+                             "minute)")
     return parser.parse_args(argv)
 
 
@@ -42,7 +45,9 @@ def build_config(args: argparse.Namespace) -> LineSandboxConfig:
     if not raw.strip():
         raise SystemExit("no channels: pass --channels '<json>' or set LINE_CHANNELS")
     try:
-        config = LineSandboxConfig.from_json(raw, webhook_timeout_seconds=args.webhook_timeout)
+        config = LineSandboxConfig.from_json(
+            raw, webhook_timeout_seconds=args.webhook_timeout,
+            endpoint_propagation_seconds=args.endpoint_propagation_seconds)
     except (json.JSONDecodeError, ValueError) as exc:
         raise SystemExit(f"invalid channels JSON: {exc}") from None
     if args.webhook_url_template:

@@ -46,6 +46,16 @@ class LineSandboxConfig:
     webhook_timeout_seconds: float = 2.0
     link_token_ttl_seconds: int = 600
     followers_next_ttl_seconds: int = 24 * 3600
+    # "It may take up to a minute for changes to be reflected" (developers.line.biz Messaging
+    # API reference, Set webhook endpoint URL): GET answers the old endpoint until then.
+    endpoint_propagation_seconds: float = 60.0
+    # Rate limits are per channel and per endpoint (developers.line.biz Messaging API
+    # reference, "Rate limits"): (requests, seconds) per group of endpoints.
+    rate_limits: dict[str, tuple[int, float]] = field(default_factory=lambda: {
+        "webhook_endpoint": (1000, 60.0),
+        "webhook_test": (60, 3600.0),
+        "default": (2000, 1.0),
+    })
 
     @classmethod
     def from_json(cls, raw: str, **kwargs: Any) -> LineSandboxConfig:

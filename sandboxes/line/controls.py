@@ -129,6 +129,20 @@ def account_link() -> Response:
     return jsonify(out)
 
 
+@bp.post("/webhook-endpoint")
+def console_endpoint() -> Response:
+    """The endpoint as an operator sets it in the console, at once. Unlike LINE (HTTPS only),
+    http on loopback is accepted here, so the fake can deliver to a local receiver."""
+    body = _body()
+    channel = _channel(body)
+    endpoint = body.get("endpoint")
+    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://127.0.0.1",
+                                                                 "http://localhost")):
+        return error(400, "endpoint must be an https URL, or http on loopback")
+    state().set_endpoint(channel.channel_id, endpoint, at_once=True)
+    return jsonify({"channel_id": channel.channel_id, "endpoint": endpoint})
+
+
 @bp.get("/requests")
 def requests_log() -> Response:
     return jsonify({"requests": state().requests()})

@@ -36,9 +36,17 @@ def authenticate() -> Response | None:
     if channel is None:
         return error(401, AUTH_FAILED)
     g.line_channel = channel
-    if not state().take_rate_slot(channel):
+    if not state().take_rate_slot(channel, _rate_group(request.path)):
         return error(429, RATE_LIMITED)
     return None
+
+
+def _rate_group(path: str) -> str:
+    if path == "/v2/bot/channel/webhook/endpoint":
+        return "webhook_endpoint"
+    if path == "/v2/bot/channel/webhook/test":
+        return "webhook_test"
+    return "default"
 
 
 def _channel() -> Channel:
@@ -115,8 +123,9 @@ def _endpoint_problem(value: object) -> str | None:
     if len(value) > MAX_ENDPOINT_LENGTH:
         return f"must be at most {MAX_ENDPOINT_LENGTH} characters"
     parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        return "must be a valid http or https URL"
+    # Messaging API reference, Set webhook endpoint URL: "A valid webhook URL ... HTTPS".
+    if parsed.scheme != "https" or not parsed.netloc:
+        return "must be a valid HTTPS URL"
     return None
 
 
@@ -138,8 +147,11 @@ def set_endpoint() -> Response:
 
 @bp.get("/v2/bot/channel/webhook/endpoint")
 def get_endpoint() -> Response:
+    """`{endpoint, active}` (line-openapi GetWebhookEndpointResponse), 404 when none is set."""
     endpoint = state().endpoint(_channel().channel_id)
-    return jsonify({"endpoint": endpoint or "", "active": bool(endpoint)})
+    if not endpoint:
+        return error(404, "Webhook endpoint not found")
+    return jsonify({"endpoint": endpoint, "active": True})
 
 
 @bp.post("/v2/bot/channel/webhook/test")
@@ -153,7 +165,7 @@ def test_endpoint() -> Response:
     else:
         endpoint = state().endpoint(_channel().channel_id)
         if not endpoint:
-            return error(400, "The webhook endpoint is not set")
+            return error(404, "Webhook endpoint not found")
     return jsonify(platform().test_endpoint(_channel(), endpoint))
 
 

@@ -45,7 +45,8 @@ class SandboxState:
             self._link_tokens: dict[str, dict[str, Any]] = {}
             self._cursors: dict[str, dict[str, Any]] = {}
             self._retry_keys: dict[tuple[str, str], dict[str, Any]] = {}
-            self._rate: dict[str, deque[float]] = {c: deque() for c in self.channels}
+            self._rate: dict[tuple[str, str], deque[float]] = {}
+            self._pending_endpoints: dict[str, tuple[str, float]] = {}
             self._requests: list[dict[str, Any]] = []
             self._deliveries: list[dict[str, Any]] = []
             self._pushes: list[dict[str, Any]] = []
@@ -63,17 +64,18 @@ class SandboxState:
             raise UnknownChannel(channel_id)
         return self.channels[channel_id]
 
-    def take_rate_slot(self, channel: Channel) -> bool:
-        """Count a request against the per-second budget; False when over it."""
-        limit = channel.rate_limit_per_second
-        if limit is None:
-            return True
+    def take_rate_slot(self, channel: Channel, group: str = "default") -> bool:
+        """Count a request against the channel's budget for that group of endpoints; False
+        when over it. A channel's `rate_limit_per_second` replaces the default group's."""
+        count, seconds = self.config.rate_limits.get(group, self.config.rate_limits["default"])
+        if group == "default" and channel.rate_limit_per_second is not None:
+            count, seconds = int(channel.rate_limit_per_second), 1.0
         now = time.monotonic()
         with self._lock:
-            window = self._rate[channel.channel_id]
-            while window and now - window[0] >= 1.0:
+            window = self._rate.setdefault((channel.channel_id, group), deque())
+            while window and now - window[0] >= seconds:
                 window.popleft()
-            if len(window) >= limit:
+            if len(window) >= count:
                 return False
             window.append(now)
             return True
@@ -192,12 +194,20 @@ class SandboxState:
             return dict(record) if record else None
 
     # -- webhook endpoint -----------------------------------------------------------------
-    def set_endpoint(self, channel_id: str, endpoint: str) -> None:
+    def set_endpoint(self, channel_id: str, endpoint: str, at_once: bool = False) -> None:
+        """Takes effect after `endpoint_propagation_seconds`, as on LINE (the console's own
+        setting, `at_once`, takes effect immediately)."""
+        delay = 0.0 if at_once else self.config.endpoint_propagation_seconds
         with self._lock:
-            self._endpoints[channel_id] = endpoint
+            self._pending_endpoints[channel_id] = (endpoint, time.monotonic() + delay)
 
     def endpoint(self, channel_id: str) -> str | None:
+        """The endpoint in effect now (deliveries and GET see the same one)."""
         with self._lock:
+            pending = self._pending_endpoints.get(channel_id)
+            if pending is not None and pending[1] <= time.monotonic():
+                self._endpoints[channel_id] = pending[0]
+                del self._pending_endpoints[channel_id]
             return self._endpoints.get(channel_id)
 
     # -- push idempotency -----------------------------------------------------------------

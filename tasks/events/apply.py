@@ -1,5 +1,11 @@
 """Apply one LINE event to Capillary exactly once in effect, in per-user timestamp order.
 
+A follow opts the user's customer in, an unfollow opts it out. A user Capillary does not know
+is registered first (INSTORE, then LINE) on either: the configuration guide's rule ("If the
+user does not exist in the system create an INSTORE and LINE profile") covers opt-outs too, so
+every arrival order of a user's events ends in the same state. Without a mobile and with the
+`park` strategy, the user's latest event waits for one.
+
 Plain functions over a Runtime (no Celery here), so the same code serves the task, the CLI and
 the tests. Returns the Outcome; raises the error classes of core.errors.
 """
@@ -10,11 +16,16 @@ import logging
 from typing import Any
 
 from config import LineChannel
-from core.capillary.client import subscription_status
-from core.errors import LinecapError, NotFoundError, TransientError
+from core.errors import LinecapError, MergedAwayError, NotFoundError, TransientError
 from core.line import events
 from core.store.state import UserLock, UserView
-from tasks.customers import identity_for, line_subscription, register_customer, resolve_customer
+from tasks.customers import (
+    identity_for,
+    line_status,
+    register_customer,
+    resolve_customer,
+    write_line_subscription,
+)
 from tasks.linking.account_link import apply_account_link
 from workers.outcomes import Outcome
 from workers.runtime import Runtime
@@ -38,80 +49,70 @@ def apply_event(runtime: Runtime, channel_id: str, event: dict[str, Any]) -> Out
         if view.outcome:
             return Outcome.DUPLICATE
         timestamp = events.timestamp_ms(event)
-        record = view.record
-        if record is not None and record.is_newer_than(timestamp, event_id):
+        if _older_than_known(view, timestamp, event_id):
             runtime.state.mark_event(event_id, Outcome.STALE)
-            log.info("older than the last applied event; skipped",
-                     extra={"last_applied_event": record.last_event_id})
+            log.info("older than the user's latest event; skipped")
             return Outcome.STALE
-        if kind == "follow":
-            outcome = _follow(runtime, channel, user_id, event, lock, view)
-        else:
-            outcome = _unfollow(runtime, channel, user_id, timestamp, event_id, view)
-        if outcome != Outcome.PARKED:  # a parked follow is applied later, when a mobile arrives
+        outcome = _apply(runtime, channel, user_id, event, kind == "follow", lock, view)
+        if outcome != Outcome.PARKED:  # a parked event is applied later, when a mobile arrives
+            if view.parked_event is not None:
+                runtime.state.unpark(channel_id, user_id)  # this newer event supersedes it
             new_state = "followed" if kind == "follow" else "unfollowed"
             runtime.state.finish_event(event_id, outcome, channel_id, user_id, timestamp,
                                        new_state)
     return outcome
 
 
-def _follow(runtime: Runtime, channel: LineChannel, user_id: str, event: dict, lock: UserLock,
-            view: UserView) -> Outcome:
+def _older_than_known(view: UserView, timestamp: int, event_id: str) -> bool:
+    """Older than the last applied event, or than one parked while waiting for a mobile."""
+    if view.record is not None and view.record.is_newer_than(timestamp, event_id):
+        return True
+    parked = view.parked_event
+    return parked is not None and (events.timestamp_ms(parked),
+                                   events.event_id(parked)) > (timestamp, event_id)
+
+
+def _apply(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[str, Any],
+           opt_in: bool, lock: UserLock, view: UserView) -> Outcome:
     resolved = resolve_customer(runtime, channel, user_id, view.cached_customer)
     if resolved is None:
-        profile = _line_profile(runtime, channel, user_id)
+        # LINE shows no profile of a user who blocked the account: ask only on a follow.
+        profile = _line_profile(runtime, channel, user_id) if opt_in else None
         identity = identity_for(runtime, user_id, profile.get("displayName") if profile else None)
         if identity is None:
             runtime.state.park(channel.channel_id, user_id, event)
-            log.info("follow parked until a mobile number is known")
+            log.info("%s parked until a mobile number is known", events.event_type(event))
             return Outcome.PARKED
         lock.extend()
         customer_id = register_customer(runtime, channel, user_id, identity)
         lock.extend()
-        _set_subscription(runtime, channel, user_id, customer_id, opt_in=True)
+        _set_subscription(runtime, channel, user_id, customer_id, opt_in)
         return Outcome.APPLIED
-    _sync_subscription(runtime, channel, user_id, resolved.customer_id, resolved.customer,
-                       opt_in=True)
-    return Outcome.APPLIED
-
-
-def _unfollow(runtime: Runtime, channel: LineChannel, user_id: str, timestamp: int,
-              event_id: str, view: UserView) -> Outcome:
-    parked = view.parked_event
-    if parked and (events.timestamp_ms(parked), events.event_id(parked)) < (timestamp, event_id):
-        runtime.state.unpark(channel.channel_id, user_id)  # they blocked before we could register
-    resolved = resolve_customer(runtime, channel, user_id, view.cached_customer)
-    if resolved is None:
-        log.info("unfollow from a user Capillary does not know; nothing to opt out")
-        return Outcome.UNKNOWN_USER
-    _sync_subscription(runtime, channel, user_id, resolved.customer_id, resolved.customer,
-                       opt_in=False)
-    return Outcome.APPLIED
-
-
-def _sync_subscription(runtime: Runtime, channel: LineChannel, user_id: str, customer_id: int,
-                       customer: dict | None, opt_in: bool) -> None:
-    """Skip the call when the lookup we just made shows the status is already right."""
     wanted = "OPTIN" if opt_in else "OPTOUT"
-    if customer is not None:
-        current = subscription_status(customer.get("subscriptions"),
-                                      line_subscription(runtime, channel))
-        if current == wanted:
-            log.info("subscription already %s", wanted, extra={"customer_id": customer_id})
-            return
-    _set_subscription(runtime, channel, user_id, customer_id, opt_in)
+    if resolved.customer is not None and line_status(runtime, channel,
+                                                     resolved.customer) == wanted:
+        log.info("subscription already %s", wanted, extra={"customer_id": resolved.customer_id})
+        return Outcome.APPLIED
+    _set_subscription(runtime, channel, user_id, resolved.customer_id, opt_in)
+    return Outcome.APPLIED
 
 
 def _set_subscription(runtime: Runtime, channel: LineChannel, user_id: str, customer_id: int,
                       opt_in: bool) -> None:
+    """Write it; a cached customer merged away (8069) or gone is resolved again, once."""
     reason = "LINE follow" if opt_in else "LINE unfollow"
     try:
-        runtime.capillary.set_subscription(customer_id, line_subscription(runtime, channel),
-                                           opt_in, reason)
-    except NotFoundError:
-        # The cached customer was merged away or deleted: resolve again on the next attempt.
+        write_line_subscription(runtime, channel, customer_id, opt_in, reason)
+    except (MergedAwayError, NotFoundError):
         runtime.state.forget_customer(channel.channel_id, user_id)
-        raise TransientError(f"customer {customer_id} not found; resolving again") from None
+        resolved = resolve_customer(runtime, channel, user_id)
+        if resolved is None or resolved.customer_id == customer_id:
+            raise TransientError(f"customer {customer_id} is gone and the LINE user resolves "
+                                 "to no other yet; resolving again later") from None
+        log.info("customer was merged into another; writing to it",
+                 extra={"customer_id": resolved.customer_id, "merged_customer": customer_id})
+        customer_id = resolved.customer_id
+        write_line_subscription(runtime, channel, customer_id, opt_in, reason)
     log.info("subscription set", extra={"customer_id": customer_id,
                                         "subscription": "OPTIN" if opt_in else "OPTOUT"})
 

@@ -78,9 +78,16 @@ class Proc:
 
 
 class Stack:
-    def __init__(self, redis_url: str, log_dir: Path, **env_overrides: str) -> None:
+    """One system. `org` is the Capillary sandbox's org: `lenient` (registers LINE-only
+    customers, looks up by LINE id) for tests of linecap's own mechanics, `strict` or a JSON
+    object of switches for tests of what real orgs enforce."""
+
+    def __init__(self, redis_url: str, log_dir: Path, org: str = "lenient",
+                 endpoint_propagation_seconds: float = 0, **env_overrides: str) -> None:
         self.redis_url = redis_url
         self.log_dir = log_dir
+        self.org = org
+        self.endpoint_propagation_seconds = endpoint_propagation_seconds
         self.procs: list[Proc] = []
         self.capillary_url = ""
         self.line_url = ""
@@ -98,6 +105,7 @@ class Stack:
             "LINE_CHANNELS": channels_json(),
             "LINE_API_BASE_URL": self.line_url,
             "CAPILLARY_RATE_LIMIT_RPM": "100000",
+            "CAPILLARY_ORG_UNIT_ID": "100",
             "LINECAP_WORKER_METRICS_PORT": "0",
             "PYTHONUNBUFFERED": "1",
         })
@@ -107,11 +115,13 @@ class Stack:
     def start_sandboxes(self) -> Stack:
         port = free_port()
         self._spawn("capillary", [sys.executable, "-m", "sandboxes.capillary", "--host",
-                                  "127.0.0.1", "--port", str(port)])
+                                  "127.0.0.1", "--port", str(port), "--org", self.org])
         self.capillary_url = f"http://127.0.0.1:{port}"
         port = free_port()
         self._spawn("line", [sys.executable, "-m", "sandboxes.line", "--host", "127.0.0.1",
-                             "--port", str(port), "--channels", channels_json()])
+                             "--port", str(port), "--channels", channels_json(),
+                             "--endpoint-propagation-seconds",
+                             str(self.endpoint_propagation_seconds)])
         self.line_url = f"http://127.0.0.1:{port}"
         for url in (self.capillary_url, self.line_url):
             self._wait_http(url + "/healthz")
@@ -170,6 +180,13 @@ class Stack:
         body, headers = signed_body(events, **({"secret": secret} if secret else {}))
         return requests.post(self.web_url + (path or f"/webhooks/line/{CHANNEL_ID}"),
                              data=body, headers=headers, timeout=10)
+
+    def console_webhook(self, url: str) -> None:
+        """Set the channel's webhook as an operator does in the LINE console (the fake
+        accepts http on loopback there; LINE's API takes https only)."""
+        response = requests.post(self.line_url + "/sandbox/webhook-endpoint",
+                                 json={"channel_id": CHANNEL_ID, "endpoint": url}, timeout=5)
+        response.raise_for_status()
 
     def customers(self) -> list[dict]:
         response = requests.get(self.capillary_url + "/sandbox/customers", timeout=5)

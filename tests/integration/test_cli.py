@@ -162,7 +162,7 @@ def test_register_sends_a_parked_follow_on(stack):
     state.park(CHANNEL_ID, user, parked)
     result = linecap(stack, "register", "--mobile", mobile, "--line-user", user)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert summary(result.stdout)["parked follow"] == \
+    assert summary(result.stdout)["parked event"] == \
         f"re-enqueued (webhookEventId {parked['webhookEventId']})"
     wait_until(lambda: opted_in(stack, user), message="parked follow applied")
     assert f"{CHANNEL_ID}:{user}" not in state.parked()

@@ -3,12 +3,8 @@ worker runtime over both."""
 
 from __future__ import annotations
 
-import threading
-
 import fakeredis
 import pytest
-import requests
-from werkzeug.serving import make_server
 
 from core.capillary.client import CapillaryClient
 from core.line.client import LineApiClient
@@ -17,33 +13,13 @@ from core.store.rate_budget import SharedRateLimiter
 from core.store.state import StateStore
 from sandboxes.capillary import SandboxConfig, create_sandbox_app
 from tests.helpers import make_settings
+from tests.threaded import ThreadedCapillary
 from workers.runtime import Runtime, set_runtime
-
-
-class ThreadedSandbox:
-    def __init__(self, config: SandboxConfig) -> None:
-        self.server = make_server("127.0.0.1", 0, create_sandbox_app(config), threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    def faults(self, **settings) -> None:
-        requests.post(self.url + "/sandbox/faults", json=settings, timeout=5).raise_for_status()
-
-    def calls(self) -> list[dict]:
-        return requests.get(self.url + "/sandbox/calls", timeout=5).json()["calls"]
-
-    def customers(self) -> list[dict]:
-        return requests.get(self.url + "/sandbox/customers", timeout=5).json()["customers"]
-
-    def stop(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture
 def sandbox():
-    server = ThreadedSandbox(SandboxConfig(token_ttl_seconds=300))
+    server = ThreadedCapillary(create_sandbox_app(SandboxConfig(token_ttl_seconds=300)))
     yield server
     server.stop()
 
@@ -60,7 +36,8 @@ def make_runtime(sandbox, fake_redis):
 
     def make(**env: str) -> Runtime:
         settings = make_settings(**{"CAPILLARY_BASE_URL": sandbox.url,
-                                    "CAPILLARY_TIMEOUT_SECONDS": "2", **env})
+                                    "CAPILLARY_TIMEOUT_SECONDS": "2",
+                                    "CAPILLARY_ORG_UNIT_ID": "100", **env})
         limiter = SharedRateLimiter(fake_redis, 10_000, max_inline_wait=0)
         runtime = Runtime(settings, fake_redis, limiter,
                           CapillaryClient.from_settings(settings, limiter),

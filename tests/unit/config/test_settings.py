@@ -107,10 +107,10 @@ def test_every_variable_the_product_reads_is_declared_once():
     import dataclasses
     from pathlib import Path
 
-    from config.settings import LocalStackPorts, Settings
+    from config.settings import LocalStackSettings, Settings
 
     root = Path(__file__).resolve().parents[4]
-    declared = {spec.metadata["env"] for cls in (Settings, LocalStackPorts)
+    declared = {spec.metadata["env"] for cls in (Settings, LocalStackSettings)
                 for spec in dataclasses.fields(cls) if "env" in spec.metadata}
     composite = {"REDIS_URL", "CAPILLARY_BASE_URL", "CAPILLARY_USERNAME", "CAPILLARY_PASSWORD",
                  "CAPILLARY_OAUTH_KEY", "CAPILLARY_OAUTH_SECRET", "LINE_CHANNELS",

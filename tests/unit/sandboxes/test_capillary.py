@@ -152,105 +152,107 @@ def test_credentials_can_come_from_env():
     assert config.oauth_key == "sandbox-key"
 
 
-# -- add customer ------------------------------------------------------------------------------
+# -- the org's switches (what varies by org; the documented rules are in tests/contract) -----
 
 
-def test_instore_then_line_with_shared_mobile_combines(client):
-    first = add(client, instore())
-    assert first.status_code == 200
-    created = first.get_json()
-    assert created == {"createdId": 1000001, "warnings": [], "sideEffects": []}
-
-    second = add(client, line(LINE_A, mobile=MOBILE))
-    assert second.status_code == 200
-    body = second.get_json()
-    assert body["createdId"] == 1000001
-    assert body["warnings"] == [
-        {"status": True, "code": 8050, "message": "Same customer found in other sources, combining"}
-    ]
-    [customer] = customers(client)
-    assert [(p["source"], p["accountId"]) for p in customer["profiles"]] == [
-        ("INSTORE", ""),
-        ("LINE", "acc1"),
-    ]
-    # commChannels with subscribed: true do not create subscriptions.
-    assert customer["subscriptions"] == []
+def set_org(client, **switches: Any):
+    response = client.post("/sandbox/org", json=switches)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
 
 
-def test_line_id_is_not_a_shared_identifier(client):
-    add(client, line(LINE_A, account="acc1"))
-    other = add(client, line(LINE_A, account="acc2"))  # unique per account, never combined
-    assert other.status_code == 200
-    assert other.get_json()["createdId"] == 1000002
-    assert other.get_json()["warnings"] == []
+def external_only(value: str = "line_" + LINE_A, source: str = "INSTORE") -> dict[str, Any]:
+    profile: dict[str, Any] = {"source": source,
+                               "identifiers": [{"type": "externalId", "value": value}]}
+    if source == "LINE":
+        profile["accountId"] = "acc1"
+    return profile
 
 
-def test_same_identifier_twice_in_one_source_is_1014(clock):
-    client = make_client(clock)
-    add(client, instore(firstName="First"))
-    again = add(client, instore(firstName="Second"))
-    assert again.status_code == 400
-    assert error_codes(again) == [1014]
-    [customer] = customers(client)
-    assert customer["profiles"][0]["firstName"] == "First"  # never updated
-
-    client200 = make_client(clock, not_found_status=200)
-    add(client200, line(LINE_A))
-    dup = add(client200, line(LINE_A))
-    assert dup.status_code == 200 and error_codes(dup) == [1014]
+def test_the_strict_org_needs_a_mobile_and_non_loyalty_needs_mobile_or_email(client):
+    assert error_codes(add(client, external_only())) == [1006]
+    set_org(client, required_identifiers=[])
+    assert error_codes(add(client, external_only())) == [1045]
+    body = {"loyaltyInfo": {"loyaltyType": "loyalty"}, "profiles": [external_only()]}
+    assert client.post(CUSTOMERS, json=body, headers=AUTH).status_code == 200
+    set_org(client, required_identifiers=["email"])
+    assert error_codes(add(client, instore("66800000001"))) == [1039]
+    assert customers(client)[0]["loyaltyInfo"] == {"loyaltyType": "loyalty"}
 
 
-def test_two_customers_matching_is_1033(client):
-    add(client, instore(MOBILE))
-    add(client, {"source": "INSTORE", "identifiers": [{"type": "email", "value": "a@b.co"}]})
-    profile = line(LINE_A, mobile=MOBILE)
-    profile["identifiers"].append({"type": "email", "value": "a@b.co"})
-    response = add(client, profile)
-    assert error_codes(response) == [1033]
-    assert len(customers(client)) == 2
+def test_a_non_loyalty_profile_cannot_convert_a_loyalty_customer(client):
+    body = {"loyaltyInfo": {"loyaltyType": "loyalty"}, "profiles": [instore()]}
+    assert client.post(CUSTOMERS, json=body, headers=AUTH).status_code == 200
+    assert error_codes(add(client, line(LINE_A, mobile=MOBILE))) == [1046]
+    loyal = {"loyaltyInfo": {"loyaltyType": "loyalty"}, "profiles": [line(LINE_A, MOBILE)]}
+    assert client.post(CUSTOMERS, json=loyal, headers=AUTH).get_json()["createdId"] == 1000001
 
 
-def test_line_account_rules(clock):
-    client = make_client(clock, valid_accounts={"acc1"})
-    missing = add(client, line(account=None))
-    assert error_codes(missing) == [8045] and missing.status_code == 400
-    wrong = add(client, line(account="other"))
-    assert error_codes(wrong) == [8011]
-    assert add(client, line(account="acc1")).status_code == 200
-    client.post("/sandbox/accounts", json={"valid_accounts": ["other"]})
-    assert error_codes(add(client, line(LINE_B, account="acc1"))) == [8011]
-    client.post("/sandbox/accounts", json={"valid_accounts": None})
-    assert add(client, line(LINE_B, account="anything")).status_code == 200
-    # INSTORE is single-account: accountId not needed.
-    assert add(client, instore()).status_code == 200
+def test_the_external_id_format_switch_refuses_on_add_and_change_identifier(client):
+    set_org(client, required_identifiers=[], external_id_pattern=r"CRM-[0-9]+")
+    assert error_codes(add(client, {**external_only("line_x"),
+                                    "identifiers": [{"type": "mobile", "value": MOBILE},
+                                                    {"type": "externalId", "value": "x"}]})
+                       ) == [8064]
+    created = add(client, instore()).get_json()["createdId"]
+    refused = client.post(f"{CUSTOMERS}/{created}/changeIdentifier?source=INSTORE",
+                          json={"add": [{"type": "externalId", "value": "line_x"}]},
+                          headers=AUTH)
+    assert error_codes(refused) == [8064]
 
 
-@pytest.mark.parametrize(
-    ("profile", "code"),
-    [
-        ({"source": "MYSPACE", "identifiers": [{"type": "mobile", "value": MOBILE}]}, 1101),
-        ({"source": "INSTORE", "identifiers": []}, 1001),
-        ({"source": "INSTORE"}, 1001),
-        ({"source": "INSTORE", "identifiers": [{"type": "mobile", "value": "12ab"}]}, 1004),
-        ({"source": "INSTORE", "identifiers": [{"type": "mobile", "value": "1234567"}]}, 1004),
-        ({"source": "INSTORE", "identifiers": [{"type": "shoe", "value": "42"}]}, 1004),
-        (
-            {"source": "LINE", "accountId": "a", "identifiers": [{"type": "line", "value": "U1"}]},
-            1004,
-        ),
-        ({"source": "INSTORE", "identifiers": [{"type": "email", "value": "nope"}]}, 1004),
-    ],
-)
-def test_invalid_input_is_400(client, profile, code):
-    response = add(client, profile)
-    assert response.status_code == 400
-    assert error_codes(response) == [code]
-    assert customers(client) == []
+def test_lookup_by_line_id_is_refused_until_the_org_allows_it(client):
+    add(client, line(LINE_A, mobile=MOBILE))
+    query = {"source": "LINE", "accountId": "acc1", "identifierName": "line",
+             "identifierValue": LINE_A}
+    assert error_codes(lookup(client, **query)) == [8013]
+    set_org(client, lookup_identifiers=["mobile", "line"])
+    assert lookup(client, **query).get_json()["id"] == 1000001
+    by_external = {**query, "identifierName": "externalId"}
+    assert error_codes(lookup(client, **by_external)) == [8013]
 
 
-def test_non_json_body_is_invalid_input(client):
-    response = client.post(CUSTOMERS, data="nope", headers=AUTH)
-    assert response.status_code == 400 and error_codes(response) == [1001]
+def test_subscriptions_need_an_org_unit_and_a_configured_channel(client):
+    created = add(client, instore()).get_json()["createdId"]
+    path = f"{CUSTOMERS}/{created}/subscriptions"
+    missing = client.post(path, json=sub_body(subscription("OPTIN")), headers=AUTH)
+    assert missing.status_code == 403
+    assert "orgUnitId is mandatory" in missing.get_json()["errors"][0]["message"]
+    with_unit = {**subscription("OPTIN"), "orgUnitId": 100}
+    assert client.post(path, json=sub_body(with_unit), headers=AUTH).status_code == 200
+    set_org(client, configured_channels=["SMS", "EMAIL"])
+    assert error_codes(client.post(path, json=sub_body(with_unit), headers=AUTH)) == [1109]
+    set_org(client, subscription_requires_org_unit=False, configured_channels=["LINE"])
+    assert client.post(path, json=sub_body(subscription("OPTOUT")),
+                       headers=AUTH).status_code == 200
+
+
+def test_a_budget_per_api_group(client, clock):
+    set_org(client, budgets={"lookup": 2})
+    query = {"source": "INSTORE", "identifierName": "mobile", "identifierValue": MOBILE}
+    assert [lookup(client, **query).status_code for _ in range(3)][-1] == 429
+    assert add(client, instore()).status_code == 200, "other groups keep their own budget"
+    clock.advance(61)
+    assert lookup(client, **query).status_code == 200
+
+
+def test_org_switches_are_validated_and_shown(client):
+    assert client.post("/sandbox/org", json={"bogus": 1}).status_code == 400
+    assert client.post("/sandbox/org", json={"budgets": {"lookup": 0}}).status_code == 400
+    assert client.post("/sandbox/org", json={"required_identifiers": "mobile"}).status_code == 400
+    shown = client.get("/sandbox/org").get_json()
+    assert shown["required_identifiers"] == ["mobile"] and "line" not in shown[
+        "lookup_identifiers"]
+
+
+def test_org_specs_name_a_profile_or_give_switches():
+    from sandboxes.capillary.org import LENIENT, STRICT, org_from_spec
+
+    assert org_from_spec(None) is STRICT and org_from_spec("lenient") is LENIENT
+    custom = org_from_spec('{"profile": "lenient", "bulk_limit": 3}')
+    assert custom.bulk_limit == 3 and "line" in custom.lookup_identifiers
+    with pytest.raises(ValueError):
+        org_from_spec("sloppy")
 
 
 def test_concurrent_registrations_of_one_identifier_have_one_winner(clock):
@@ -258,7 +260,7 @@ def test_concurrent_registrations_of_one_identifier_have_one_winner(clock):
     statuses: list[int] = []
 
     def register() -> None:
-        statuses.append(add(app.test_client(), line(LINE_A)).status_code)
+        statuses.append(add(app.test_client(), line(LINE_A, mobile=MOBILE)).status_code)
 
     threads = [threading.Thread(target=register) for _ in range(8)]
     for thread in threads:
@@ -267,218 +269,6 @@ def test_concurrent_registrations_of_one_identifier_have_one_winner(clock):
         thread.join()
     assert sorted(statuses) == [200] + [400] * 7
     assert len(app.test_client().get("/sandbox/customers").get_json()["customers"]) == 1
-
-
-# -- lookup ------------------------------------------------------------------------------------
-
-
-def test_lookup_found_not_found_and_wrong_source(client):
-    add(client, instore())
-    add(client, line(LINE_A, mobile=MOBILE))
-    found = lookup(
-        client, source="LINE", accountId="acc1", identifierName="line", identifierValue=LINE_A
-    )
-    assert found.status_code == 200
-    body = found.get_json()
-    assert body["id"] == 1000001 and body["errors"] is None and body["warnings"] == []
-    assert body["loyaltyInfo"] == {"loyaltyType": "non_loyalty"}
-    assert {p["source"] for p in body["profiles"]} == {"INSTORE", "LINE"}
-    assert "subscriptions" not in body
-
-    by_mobile = lookup(client, source="INSTORE", identifierName="mobile", identifierValue=MOBILE)
-    assert by_mobile.get_json()["id"] == 1000001
-    anywhere = lookup(client, source="ALL", identifierName="line", identifierValue=LINE_A)
-    assert anywhere.get_json()["id"] == 1000001
-
-    absent = lookup(client, source="INSTORE", identifierName="mobile", identifierValue="6690000")
-    assert absent.status_code == 400
-    assert absent.get_json()["errors"] == [
-        {"status": False, "code": 8015, "message": "No customer found with the given identifier"}
-    ]
-    elsewhere = lookup(client, source="INSTORE", identifierName="line", identifierValue=LINE_A)
-    assert error_codes(elsewhere) == [8065]
-    other_account = lookup(
-        client, source="LINE", accountId="acc2", identifierName="line", identifierValue=LINE_A
-    )
-    assert error_codes(other_account) == [8065]
-    no_account = lookup(client, source="LINE", identifierName="line", identifierValue=LINE_A)
-    assert error_codes(no_account) == [8045]
-
-
-def test_not_found_status_is_configurable_live(client):
-    client.post("/sandbox/faults", json={"not_found_status": 200})
-    absent = lookup(client, source="ALL", identifierName="mobile", identifierValue=MOBILE)
-    assert absent.status_code == 200
-    assert error_codes(absent) == [8015]
-
-
-def test_lookup_embed_subscriptions(client):
-    add(client, line(LINE_A))
-    client.post(
-        f"{CUSTOMERS}/1000001/subscriptions", json=sub_body(subscription("OPTOUT")), headers=AUTH
-    )
-    body = lookup(
-        client,
-        source="LINE",
-        accountId="acc1",
-        identifierName="line",
-        identifierValue=LINE_A,
-        embed="subscriptions",
-    ).get_json()
-    assert body["subscriptions"] == [
-        {
-            "channel": "LINE",
-            "priority": "BULK",
-            "type": "OPTOUT",
-            "sourceName": "LINE",
-            "accountId": "acc1",
-        }
-    ]
-
-
-# -- subscriptions -----------------------------------------------------------------------------
-
-
-def test_subscriptions_get_and_post_by_id(client):
-    add(client, line(LINE_A))
-    url = f"{CUSTOMERS}/1000001/subscriptions"
-    empty = client.get(url, headers=AUTH)
-    assert empty.get_json() == {
-        "customerId": 1000001,
-        "subscriptions": [],
-        "warnings": [],
-        "errors": None,
-    }
-    client.post(url, json=sub_body(subscription("OPTIN")), headers=AUTH)
-    posted = client.post(
-        url,
-        json=sub_body(subscription("OPTOUT"), subscription("OPTIN", priority="TRANS")),
-        headers=AUTH,
-    )
-    assert posted.status_code == 200
-    current = {(s["priority"], s["type"]) for s in posted.get_json()["subscriptions"]}
-    assert current == {("BULK", "OPTOUT"), ("TRANS", "OPTIN")}
-    assert (
-        client.get(url, headers=AUTH).get_json()["subscriptions"]
-        == posted.get_json()["subscriptions"]
-    )
-
-
-def test_subscription_errors_change_nothing(client):
-    add(client, line(LINE_A))
-    url = f"{CUSTOMERS}/1000001/subscriptions"
-    bad_type = client.post(
-        url, json=sub_body(subscription("OPTOUT"), subscription("MAYBE")), headers=AUTH
-    )
-    assert bad_type.status_code == 400 and error_codes(bad_type) == [1001]
-    bad_priority = client.post(
-        url, json=sub_body(subscription("OPTIN", priority="X")), headers=AUTH
-    )
-    assert error_codes(bad_priority) == [1001]
-    no_account = client.post(url, json=sub_body(subscription("OPTOUT", account=None)), headers=AUTH)
-    assert error_codes(no_account) == [8045]
-    assert client.get(url, headers=AUTH).get_json()["subscriptions"] == []
-    unknown = client.get(f"{CUSTOMERS}/999/subscriptions", headers=AUTH)
-    assert error_codes(unknown) == [8015]
-
-
-def test_subscriptions_by_lookup(client):
-    add(client, line(LINE_A))
-    query = {
-        "source": "LINE",
-        "accountId": "acc1",
-        "identifierName": "line",
-        "identifierValue": LINE_A,
-    }
-    url = "/v2/customers/lookup/subscriptions"
-    response = client.post(
-        url, query_string=query, json=sub_body(subscription("OPTOUT")), headers=AUTH
-    )
-    assert response.status_code == 200
-    assert response.get_json()["customerId"] == 1000001
-    assert customers(client)[0]["subscriptions"][0]["type"] == "OPTOUT"
-    read = client.get(url, query_string=query, headers=AUTH).get_json()
-    assert read["subscriptions"][0]["type"] == "OPTOUT"
-    missing = client.post(
-        url,
-        query_string={**query, "identifierValue": LINE_B},
-        json=sub_body(subscription("OPTOUT")),
-        headers=AUTH,
-    )
-    assert error_codes(missing) == [8015]
-
-
-# -- change identifier -------------------------------------------------------------------------
-
-
-def test_change_identifier_adds_and_removes(client):
-    add(client, instore())
-    url = f"{CUSTOMERS}/1000001/changeIdentifier"
-    response = client.post(
-        url,
-        query_string={"source": "LINE", "accountId": "acc1"},
-        json={"add": [{"type": "line", "value": LINE_A}], "remove": []},
-        headers=AUTH,
-    )
-    assert response.get_json() == {"customerId": 1000001, "warnings": [], "errors": None}
-    found = lookup(
-        client, source="LINE", accountId="acc1", identifierName="line", identifierValue=LINE_A
-    )
-    assert found.get_json()["id"] == 1000001
-    client.post(
-        url,
-        query_string={"source": "INSTORE"},
-        json={
-            "add": [{"type": "email", "value": "s@x.co"}],
-            "remove": [{"type": "mobile", "value": MOBILE}],
-        },
-        headers=AUTH,
-    )
-    gone = lookup(client, source="INSTORE", identifierName="mobile", identifierValue=MOBILE)
-    assert error_codes(gone) == [8015]
-    last = client.post(
-        url,
-        query_string={"source": "INSTORE"},
-        json={"remove": [{"type": "email", "value": "s@x.co"}]},
-        headers=AUTH,
-    )
-    assert error_codes(last) == [1001]
-
-
-def test_change_identifier_merges_other_customer(client):
-    add(client, instore())  # 1000001, the survivor
-    add(client, line(LINE_A))  # 1000002, LINE-only, becomes the victim
-    survivor_subs = f"{CUSTOMERS}/1000001/subscriptions"
-    victim_subs = f"{CUSTOMERS}/1000002/subscriptions"
-    client.post(survivor_subs, json=sub_body(subscription("OPTIN")), headers=AUTH)
-    client.post(
-        victim_subs,
-        json=sub_body(subscription("OPTOUT"), subscription("OPTOUT", priority="TRANS")),
-        headers=AUTH,
-    )
-
-    response = client.post(
-        f"{CUSTOMERS}/1000001/changeIdentifier",
-        query_string={"source": "LINE", "accountId": "acc1"},
-        json={"add": [{"type": "line", "value": LINE_A}]},
-        headers=AUTH,
-    )
-    assert response.status_code == 200
-    assert response.get_json()["warnings"][0]["status"] is True
-
-    found = lookup(
-        client, source="LINE", accountId="acc1", identifierName="line", identifierValue=LINE_A
-    )
-    assert found.get_json()["id"] == 1000001
-    victim = client.get("/sandbox/customers/1000002").get_json()
-    assert victim["mergedInto"] == 1000001 and victim["profiles"] == []
-    survivor = client.get("/sandbox/customers/1000001").get_json()
-    assert {p["source"] for p in survivor["profiles"]} == {"INSTORE", "LINE"}
-    subs = {(s["priority"], s["type"]) for s in survivor["subscriptions"]}
-    assert subs == {("BULK", "OPTIN"), ("TRANS", "OPTOUT")}  # survivor's BULK kept
-    assert error_codes(client.get(victim_subs, headers=AUTH)) == [8015]
-    # The victim's LINE profile is now the survivor's: registering it again is 1014.
-    assert error_codes(add(client, line(LINE_A))) == [1014]
 
 
 # -- rate limit and faults ---------------------------------------------------------------------
@@ -551,7 +341,7 @@ def test_fail_next_after_write_commits_but_errors(client):
     assert response.status_code == 504
     assert len(customers(client)) == 1  # committed anyway
     retry = add(client, instore())
-    assert error_codes(retry) == [1014]  # the client's retry meets its own write
+    assert error_codes(retry) == [8006]  # the client's retry meets its own write
     assert client.get("/sandbox/faults").get_json()["fail_next"] == []
 
 
@@ -594,9 +384,9 @@ def test_bad_fault_update_is_rejected(client):
 def test_call_log_records_every_call_in_order(clock):
     client = make_client(clock, rpm_limit=2)
     add(client, instore())
-    add(client, line(LINE_A), headers={})
-    add(client, line(LINE_A))
-    add(client, line(LINE_B))  # 429: the window holds 2 accepted calls
+    add(client, line(LINE_A, MOBILE), headers={})
+    add(client, line(LINE_A, MOBILE))
+    add(client, line(LINE_B, MOBILE))  # 429: the window holds 2 accepted calls
     clock.advance(61)
     client.get("/v2/nowhere", headers=AUTH)
     calls = client.get("/sandbox/calls").get_json()["calls"]

@@ -111,7 +111,8 @@ class Receiver:
 @pytest.fixture
 def sandbox():
     app = create_line_sandbox_app(
-        LineSandboxConfig(channels=[CHANNEL, UNVERIFIED, LIMITED], webhook_timeout_seconds=0.5)
+        LineSandboxConfig(channels=[CHANNEL, UNVERIFIED, LIMITED], webhook_timeout_seconds=0.5,
+                          endpoint_propagation_seconds=0)
     )
     return app.test_client()
 
@@ -128,7 +129,7 @@ def closed_port_url() -> str:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    return f"http://127.0.0.1:{port}/webhook"
+    return f"https://127.0.0.1:{port}/webhook"
 
 
 def follow(client, user_id: str | None = None, deliver: bool = False, **extra) -> dict:
@@ -141,7 +142,9 @@ def follow(client, user_id: str | None = None, deliver: bool = False, **extra) -
 
 
 def set_endpoint(client, url: str) -> None:
-    response = client.put("/v2/bot/channel/webhook/endpoint", json={"endpoint": url}, headers=AUTH)
+    """As an operator sets it in the console (http on loopback allowed by the fake)."""
+    response = client.post("/sandbox/webhook-endpoint",
+                           json={"channel_id": CHANNEL["channel_id"], "endpoint": url})
     assert response.status_code == 200
 
 
@@ -312,8 +315,9 @@ def test_link_token_is_recorded_and_account_link_delivers(sandbox, receiver):
 
 
 def test_webhook_endpoint_set_and_get(sandbox):
-    empty = sandbox.get("/v2/bot/channel/webhook/endpoint", headers=AUTH).get_json()
-    assert empty["endpoint"] == ""
+    """GET is 404 until an endpoint is set (LINE's "Webhook endpoint not found")."""
+    empty = sandbox.get("/v2/bot/channel/webhook/endpoint", headers=AUTH)
+    assert empty.status_code == 404
     response = sandbox.put(
         "/v2/bot/channel/webhook/endpoint",
         json={"endpoint": "https://example.com/webhooks/line/1650000001"},
@@ -328,6 +332,7 @@ def test_webhook_endpoint_set_and_get(sandbox):
     "body",
     [
         {"endpoint": "ftp://example.com/x"},
+        {"endpoint": "http://example.com/webhooks/line"},  # HTTPS only
         {"endpoint": "not a url"},
         {"endpoint": "https://example.com/" + "a" * 500},
         {},
@@ -338,6 +343,31 @@ def test_webhook_endpoint_rejects_bad_urls(sandbox, body):
     response = sandbox.put("/v2/bot/channel/webhook/endpoint", json=body, headers=AUTH)
     assert response.status_code == 400
     assert response.get_json()["details"][0]["property"] == "endpoint"
+
+
+def test_a_new_endpoint_shows_only_after_it_propagates(monkeypatch):
+    """"It may take up to a minute for changes to be reflected": meanwhile GET, deliveries and
+    the test API see the old one."""
+    clock = [1000.0]
+    monkeypatch.setattr("sandboxes.line.state.time.monotonic", lambda: clock[0])
+    client = create_line_sandbox_app(LineSandboxConfig(
+        channels=[CHANNEL], endpoint_propagation_seconds=60)).test_client()
+    new = "https://example.com/webhooks/line/new"
+    assert client.put("/v2/bot/channel/webhook/endpoint", json={"endpoint": new},
+                      headers=AUTH).status_code == 200
+    assert client.get("/v2/bot/channel/webhook/endpoint", headers=AUTH).status_code == 404
+    clock[0] += 61
+    assert client.get("/v2/bot/channel/webhook/endpoint",
+                      headers=AUTH).get_json()["endpoint"] == new
+
+
+def test_the_webhook_test_allows_60_calls_an_hour():
+    client = create_line_sandbox_app(LineSandboxConfig(channels=[CHANNEL])).test_client()
+    body = {"endpoint": closed_port_url()}
+    answers = [client.post("/v2/bot/channel/webhook/test", json=body, headers=AUTH).status_code
+               for _ in range(61)]
+    assert answers[:60] == [200] * 60 and answers[60] == 429
+    assert client.get("/v2/bot/info", headers=AUTH).status_code == 200, "limits are per endpoint"
 
 
 def test_webhook_endpoint_needs_auth(sandbox):
@@ -479,16 +509,15 @@ def test_webhook_test_reports_error_status_and_timeout(sandbox):
         (Receiver(delay=1.5), "REQUEST_TIMEOUT", 0),
     ):
         try:
-            data = sandbox.post(
-                "/v2/bot/channel/webhook/test", json={"endpoint": receiver.url}, headers=AUTH
-            ).get_json()
+            set_endpoint(sandbox, receiver.url)
+            data = sandbox.post("/v2/bot/channel/webhook/test", json={}, headers=AUTH).get_json()
             assert (data["success"], data["reason"], data["statusCode"]) == (False, reason, status)
         finally:
             receiver.close()
 
 
-def test_webhook_test_without_any_endpoint_is_400(sandbox):
-    assert sandbox.post("/v2/bot/channel/webhook/test", json={}, headers=AUTH).status_code == 400
+def test_webhook_test_without_any_endpoint_is_404(sandbox):
+    assert sandbox.post("/v2/bot/channel/webhook/test", json={}, headers=AUTH).status_code == 404
 
 
 # -- push, rate limit, request log -----------------------------------------------------------

@@ -12,6 +12,7 @@ from core.errors import (
     ComeBackLater,
     ConfigurationError,
     CredentialsError,
+    MergedAwayError,
     TransientError,
 )
 from core.store.rate_budget import SharedRateLimiter
@@ -26,33 +27,57 @@ def client_for(sandbox, limiter=None, **env) -> CapillaryClient:
     return CapillaryClient.from_settings(settings, limiter)
 
 
+LINE = {"source": "LINE", "accountId": "acc",
+        "identifiers": [{"type": "line", "value": "U" + "a" * 32},
+                        {"type": "externalId", "value": "line_U" + "a" * 32},
+                        {"type": "mobile", "value": "66812345678"}]}
+
+
 def test_register_instore_then_line_combines_on_one_customer(sandbox):
     client = client_for(sandbox)
-    first = client.add_customer(INSTORE)
-    line = client.add_customer({"source": "LINE", "accountId": "acc",
-                                "identifiers": [{"type": "line", "value": "U" + "a" * 32},
-                                                {"type": "mobile", "value": "66812345678"}]})
-    assert line.customer_id == first.customer_id and line.combined
+    first = client.add_customer(INSTORE, "non_loyalty")
+    line = client.add_customer(LINE, "non_loyalty")
+    assert line.customer_id == first.customer_id and line.combined and 8050 in line.warnings
     with pytest.raises(AlreadyRegisteredError):
-        client.add_customer(INSTORE)
-    assert client.lookup("LINE", "line", "U" + "a" * 32, account_id="acc")["id"] == \
-        first.customer_id
-    assert client.lookup("LINE", "line", "U" + "b" * 32, account_id="acc") is None
+        client.add_customer(INSTORE, "non_loyalty")
+    found = client.lookup("LINE", "externalId", "line_U" + "a" * 32, account_id="acc")
+    assert found["id"] == first.customer_id
+    assert [p["source"] for p in found["profiles"]] == ["LINE"], "a lookup shows its source"
+    everything = client.customer(first.customer_id)
+    assert sorted(p["source"] for p in everything["profiles"]) == ["INSTORE", "LINE"]
+    assert client.lookup("LINE", "externalId", "line_U" + "b" * 32, account_id="acc") is None
+    assert client.customer(999) is None
 
 
-def test_subscription_round_trip(sandbox):
+def test_subscription_round_trip_with_an_org_unit(sandbox):
     client = client_for(sandbox)
-    customer = client.add_customer(INSTORE).customer_id
-    client.set_subscription(customer, Subscription("LINE", "BULK", "acc"), True, "LINE follow")
+    customer = client.add_customer(INSTORE, "non_loyalty").customer_id
+    client.set_subscription(customer, Subscription("LINE", "BULK", "acc", org_unit_id=7), True,
+                            "LINE follow")
     [sub] = client.get_subscriptions(customer)
     assert (sub["type"], sub["accountId"]) == ("OPTIN", "acc")
+    [call] = [c for c in sandbox.calls() if c["path"].endswith("/subscriptions")][:1]
+    assert call["body"]["subscriptions"][0]["orgUnitId"] == 7
 
 
 def test_configuration_errors_are_permanent(sandbox):
     client = client_for(sandbox)
-    with pytest.raises(ConfigurationError):
-        client.add_customer({"source": "LINE", "identifiers": [
-            {"type": "line", "value": "U" + "c" * 32}]})
+    with pytest.raises(ConfigurationError) as info:
+        client.add_customer({"source": "LINE", "identifiers": LINE["identifiers"]},
+                            "non_loyalty")
+    assert info.value.codes == (8045,)
+
+
+def test_a_merge_returns_the_survivor(sandbox):
+    client = client_for(sandbox)
+    member = client.add_customer(INSTORE, "non_loyalty").customer_id
+    other = client.add_customer({"source": "INSTORE", "identifiers": [
+        {"type": "mobile", "value": "66800000009"}]}, "non_loyalty").customer_id
+    survivor = client.change_identifier(other, "LINE", "acc", add=[
+        {"type": "mobile", "value": "66812345678"}])
+    assert survivor == member
+    with pytest.raises(MergedAwayError):
+        client.customer(other)
 
 
 def test_bad_basic_credentials_are_permanent(sandbox):
@@ -83,7 +108,7 @@ def test_oauth_bad_secret_is_a_credentials_error(sandbox):
 def test_5xx_is_retried_quickly_inside_the_call(sandbox):
     client = client_for(sandbox)
     sandbox.faults(fail_next=[{"status": 503, "path_contains": "/v2/customers", "count": 2}])
-    assert client.add_customer(INSTORE).customer_id
+    assert client.add_customer(INSTORE, "non_loyalty").customer_id
     assert [c["status"] for c in sandbox.calls()] == [503, 503, 200]
 
 
@@ -91,7 +116,7 @@ def test_persistent_5xx_becomes_a_transient_error(sandbox):
     client = client_for(sandbox)
     sandbox.faults(fail_next=[{"status": 500, "path_contains": "/v2/customers", "count": 5}])
     with pytest.raises(TransientError):
-        client.add_customer(INSTORE)
+        client.add_customer(INSTORE, "non_loyalty")
     assert len(sandbox.calls()) == 3
 
 

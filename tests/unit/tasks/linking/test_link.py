@@ -20,7 +20,10 @@ from workers.runtime import Runtime
 
 
 @pytest.fixture
-def runtime(make_runtime):
+def runtime(make_runtime, sandbox):
+    """An org that registers LINE-only customers (linking exists for them) and otherwise keeps
+    the strict defaults: no lookups by LINE id, an org unit on subscription writes."""
+    sandbox.org(required_identifiers=[], non_loyalty_needs_mobile_or_email=False)
     return make_runtime()
 
 
@@ -29,9 +32,9 @@ def new_mobile() -> str:
 
 
 def seed_instore(runtime: Runtime, mobile: str) -> int:
-    return runtime.capillary.add_customer({"source": "INSTORE",
-                                      "identifiers": [{"type": "mobile", "value": mobile}]}
-                                     ).customer_id
+    return runtime.capillary.add_customer(
+        {"source": "INSTORE", "identifiers": [{"type": "mobile", "value": mobile}]},
+        "non_loyalty").customer_id
 
 
 def follow(runtime: Runtime, user: str, timestamp: int = 1_700_000_000_000) -> None:
