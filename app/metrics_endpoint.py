@@ -1,4 +1,5 @@
-"""GET /metrics for the web: every gunicorn worker's numbers summed, plus Redis state.
+"""GET /metrics for the web: every gunicorn worker's numbers summed, plus Redis state (queues,
+dead letters, each Capillary rate budget's use).
 
 Also counts webhook bodies refused as too large: werkzeug raises that 413 from inside
 request.get_data, so the webhook view never gets to count it.
@@ -11,6 +12,7 @@ from prometheus_client.exposition import choose_encoder
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.metrics import multiprocess_registry
+from core.store.rate_budget import SharedRateLimiter
 from workers.queue_metrics import RedisStateCollector
 
 bp = Blueprint("metrics", __name__)
@@ -18,7 +20,11 @@ bp = Blueprint("metrics", __name__)
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    registry = multiprocess_registry(RedisStateCollector(current_app.extensions["linecap.redis"]))
+    settings = current_app.config["LINECAP_SETTINGS"]
+    client = current_app.extensions["linecap.redis"]
+    budgets = SharedRateLimiter(client, settings.capillary_rate_limit_rpm,
+                                group_limits=settings.group_rate_limits).budgets()
+    registry = multiprocess_registry(RedisStateCollector(client, budgets=budgets))
     encoder, content_type = choose_encoder(request.headers.get("Accept"))
     return Response(encoder(registry), content_type=content_type)
 

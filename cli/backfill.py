@@ -19,6 +19,7 @@ from config import LineChannel
 from core.errors import ConfigurationError, CredentialsError, LinecapError
 from core.line import events
 from core.line.builders import user_event
+from core.store.rate_budget import BULK
 from core.validation import line_user_id_problem
 from workers.messages import send
 from workers.registry import PROCESS_EVENT_TASK
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                     counts["already synced today"] += 1
                     continue
                 send(app, PROCESS_EVENT_TASK, {"channel_id": channel.channel_id,
-                                               "event": event}, event_id)
+                                               "event": event}, event_id, lane=BULK)
                 counts["enqueued"] += 1
     except LinecapError as exc:
         progress.close()

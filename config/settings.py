@@ -79,6 +79,17 @@ class Settings:
     channels: tuple[LineChannel, ...]
     line_api_base_url: str = setting(DEFAULT_LINE_API_BASE_URL, "LINE_API_BASE_URL", url=True)
     capillary_rate_limit_rpm: int = setting(100, "CAPILLARY_RATE_LIMIT_RPM", minimum=1)
+    # Capillary's own budget of an API group, when it has one (0: the group shares the above).
+    rpm_lookup: int = setting(0, "CAPILLARY_RATE_LIMIT_RPM_LOOKUP", minimum=0)
+    rpm_add: int = setting(0, "CAPILLARY_RATE_LIMIT_RPM_ADD", minimum=0)
+    rpm_subscriptions: int = setting(0, "CAPILLARY_RATE_LIMIT_RPM_SUBSCRIPTIONS", minimum=0)
+    rpm_identifiers: int = setting(0, "CAPILLARY_RATE_LIMIT_RPM_IDENTIFIERS", minimum=0)
+    rpm_bulk: int = setting(0, "CAPILLARY_RATE_LIMIT_RPM_BULK", minimum=0)
+    # The share of every budget that back-fills, imports and replays leave to live events.
+    live_reserve_percent: int = setting(20, "LINECAP_LIVE_RESERVE_PERCENT", minimum=0,
+                                        maximum=90)
+    # Items per POST /v2/customers/bulk (halved on 1060 "batch limit exceeded").
+    batch_size: int = setting(10, "CAPILLARY_BATCH_SIZE", minimum=1, maximum=100)
     capillary_timeout_seconds: float = setting(10.0, "CAPILLARY_TIMEOUT_SECONDS", minimum=0)
     unknown_user_strategy: str = setting("external_id", "LINECAP_UNKNOWN_USER_STRATEGY",
                                          choices=UNKNOWN_USER_STRATEGIES)
@@ -119,6 +130,14 @@ class Settings:
 
     def channel(self, channel_id: str) -> LineChannel | None:
         return next((c for c in self.channels if c.channel_id == channel_id), None)
+
+    @property
+    def group_rate_limits(self) -> dict[str, int]:
+        """The API groups with a budget of their own (core.store.rate_budget.API_GROUPS)."""
+        limits = {"lookup": self.rpm_lookup, "add": self.rpm_add,
+                  "subscriptions": self.rpm_subscriptions,
+                  "identifiers": self.rpm_identifiers, "bulk": self.rpm_bulk}
+        return {group: limit for group, limit in limits.items() if limit}
 
     @property
     def single_channel(self) -> LineChannel | None:

@@ -45,10 +45,11 @@ def send_fan_out(celery_app: Celery, channel_id: str, batch: list[dict[str, Any]
 
 
 def send(celery_app: Celery, task: str, kwargs: dict[str, Any], task_id: str,
-         retry: bool = False) -> None:
-    """One message to the task's queue. Without `retry` a dead broker fails at once (a command
-    or an HTTP answer reports it); with it, kombu retries its connection for a while."""
-    celery_app.send_task(task, kwargs=kwargs, task_id=task_id, queue=queue_for(task),
+         retry: bool = False, lane: str | None = None) -> None:
+    """One message to the task's queue in `lane` (workers.registry). Without `retry` a dead
+    broker fails at once (a command or an HTTP answer reports it); with it, kombu retries its
+    connection for a while."""
+    celery_app.send_task(task, kwargs=kwargs, task_id=task_id, queue=queue_for(task, lane),
                          retry=retry)
 
 

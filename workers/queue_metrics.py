@@ -4,6 +4,7 @@ workers, dead letters. Registered on the web's /metrics only, so they are report
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 
 import redis
@@ -19,14 +20,19 @@ from workers.registry import QUEUES
 class RedisStateCollector(Collector):
     """One pipelined round trip per scrape; a Redis outage shows as linecap_redis_up 0."""
 
-    def __init__(self, client: redis.Redis, queues: Iterable[str] = QUEUES) -> None:
+    def __init__(self, client: redis.Redis, queues: Iterable[str] = QUEUES,
+                 budgets: Iterable[tuple[str, str, int]] = (),
+                 window_ms: int = 61_000) -> None:
+        """`budgets`: (name, Redis key, calls per minute) of each rate budget in use."""
         self._client = client
         self._queues = tuple(queues)
+        self._budgets = tuple(budgets)
+        self._window_ms = window_ms
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("linecap_redis_up", "1 when Redis answered this scrape.")
         try:
-            depths, unacked, dead_letters = self._read()
+            depths, unacked, dead_letters, used = self._read()
         except redis.RedisError:
             up.add_metric([], 0)
             yield up
@@ -44,19 +50,33 @@ class RedisStateCollector(Collector):
             "for their countdown).", value=unacked)
         yield GaugeMetricFamily("linecap_dead_letters", "Events in the dead-letter store.",
                                 value=dead_letters)
+        used_family = GaugeMetricFamily(
+            "linecap_rate_budget_used", "Capillary calls in the current window, per budget.",
+            labels=["budget"])
+        limit_family = GaugeMetricFamily(
+            "linecap_rate_budget_limit", "Calls per minute a budget allows.", labels=["budget"])
+        for (name, _, limit), count in zip(self._budgets, used, strict=True):
+            used_family.add_metric([name], count)
+            limit_family.add_metric([name], limit)
+        yield used_family
+        yield limit_family
 
-    def _read(self) -> tuple[dict[str, int], int, int]:
+    def _read(self) -> tuple[dict[str, int], int, int, list[int]]:
         pipe = self._client.pipeline(transaction=False)
         for queue in self._queues:
             for key in _queue_keys(queue):
                 pipe.llen(key)
         pipe.hlen(RedisChannel.unacked_key)
         pipe.zcard(DEAD_LETTER_INDEX)
+        since = int(time.time() * 1000) - self._window_ms
+        for _, key, _ in self._budgets:
+            pipe.zcount(key, since, "+inf")
         answers = pipe.execute()
         per_queue = len(PRIORITY_STEPS)
         depths = {queue: sum(answers[i * per_queue:(i + 1) * per_queue])
                   for i, queue in enumerate(self._queues)}
-        return depths, int(answers[-2]), int(answers[-1])
+        rest = answers[len(self._queues) * per_queue:]
+        return depths, int(rest[0]), int(rest[1]), [int(n) for n in rest[2:]]
 
 
 def _queue_keys(queue: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from celery import Celery
 
 from core.store.dead_letters import DeadLetterStore
+from core.store.rate_budget import BULK
 from workers.messages import send
 
 
@@ -17,8 +18,9 @@ def replay_one(store: DeadLetterStore, celery_app: Celery, event_id: str) -> boo
     letter = store.get(event_id)
     if letter is None:
         return False
+    # Bulk lane: a replay of many dead letters must not take live events' budget.
     send(celery_app, letter.task, {"channel_id": letter.channel_id, "event": letter.event},
-         letter.event_id, retry=True)
+         letter.event_id, retry=True, lane=BULK)
     store.take(event_id)
     return True
 

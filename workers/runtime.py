@@ -45,7 +45,9 @@ def build_runtime(settings: Settings) -> Runtime:
     metrics = get_metrics()
     limiter = SharedRateLimiter(client, settings.capillary_rate_limit_rpm,
                                 max_inline_wait=settings.max_inline_budget_wait_seconds,
-                                on_wait=metrics.rate_limit_wait)
+                                on_wait=metrics.rate_limit_wait,
+                                group_limits=settings.group_rate_limits,
+                                live_reserve=settings.live_reserve_percent / 100)
     return Runtime(
         settings=settings,
         redis=client,

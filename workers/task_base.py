@@ -19,9 +19,10 @@ from celery.exceptions import Retry
 
 from core.logs import log_context
 from core.metrics import get_metrics
+from core.store.rate_budget import lane
 from workers.failure_policy import Attempts, Job, run_with_policy
 from workers.outcomes import Outcome
-from workers.registry import queue_for
+from workers.registry import lane_of, queue_for
 from workers.runtime import Runtime, get_runtime
 
 log = logging.getLogger("linecap.tasks")
@@ -66,7 +67,9 @@ class TaskSpec:
         """One run of the job: its outcome, or Celery's Retry when it comes back later."""
         job = Job(self.job_id(channel_id, data) or str(task.request.id), channel_id, data,
                   self.name, self.payload)
-        with log_context(**self.log_fields(channel_id, data), task_id=task.request.id):
+        delivery = getattr(task.request, "delivery_info", None) or {}
+        with log_context(**self.log_fields(channel_id, data), task_id=task.request.id), \
+                lane(lane_of(delivery.get("routing_key"))):
             metrics = get_metrics()
             metrics.task_started(self.name)
             outcome = Outcome.FAILED

@@ -97,6 +97,19 @@ def raise_for_envelope(endpoint: str, status: int, body: Any,
         raise InvalidInputError(label)
 
 
+def api_group(method: str, endpoint: str) -> str:
+    """The budget group of a call (core.store.rate_budget.API_GROUPS), by its path template."""
+    if endpoint.endswith("/changeIdentifier"):
+        return "identifiers"
+    if endpoint.endswith("/subscriptions"):
+        return "subscriptions"
+    if endpoint == "/v2/customers/bulk":
+        return "bulk"
+    if method == "POST" and endpoint == "/v2/customers":
+        return "add"
+    return "lookup"
+
+
 def _error_for_codes(codes: list[int], label: str) -> LinecapError | None:
     for known, cls in _CLASS_BY_CODES:
         matched = tuple(c for c in codes if c in known)
@@ -179,7 +192,7 @@ class CapillaryTransport:
     def _send(self, method: str, path: str, endpoint: str, params: dict | None,
               json_body: dict | None) -> tuple[int, Any, float | None]:
         if self._limiter is not None:
-            self._limiter.acquire()
+            self._limiter.acquire(api_group(method, endpoint))
         headers = {"Accept": "application/json", **self._auth.headers()}
         started = time.perf_counter()
         try:

@@ -394,7 +394,7 @@ def test_backfill_enqueues_each_follower_once_a_day(redis, celery, monkeypatch, 
                         followers(*users, "not-a-user-id"))
     assert main(["backfill-followers"]) == 0
     assert [(m["name"], m["queue"], m["kwargs"]["event"]["source"]["userId"]) for m in
-            celery.sent] == [("linecap.process_event", "line-events", u) for u in users]
+            celery.sent] == [("linecap.process_event", "line-events-bulk", u) for u in users]
     assert all(m["task_id"] == m["kwargs"]["event"]["webhookEventId"] for m in celery.sent)
     counts = summary(capsys.readouterr().out)
     assert (counts["followers"], counts["enqueued"], counts["malformed ids"]) == ("3", "2", "1")
@@ -481,7 +481,7 @@ def test_dlq_replay_publishes_to_the_letters_own_task_then_removes_it(redis, cel
     assert store.ids() == ["EVENT-1"]
     assert main(["dlq", "replay", "--all"]) == 0
     assert (celery.sent[-1]["name"], celery.sent[-1]["queue"]) == \
-        ("linecap.process_event", "line-events")
+        ("linecap.process_event", "line-events-bulk")
     assert store.count() == 0
     assert main(["dlq", "replay", "import-abc"]) == 1
 

@@ -153,6 +153,20 @@ def test_redis_state_is_read_at_scrape_time():
     assert registry.get_sample_value("linecap_queue_depth", {"queue": "line-events"}) == 2
 
 
+def test_each_rate_budget_shows_its_use_and_limit(fake_redis):
+    from core.store.rate_budget import SharedRateLimiter
+
+    limiter = SharedRateLimiter(fake_redis, 100, group_limits={"add": 5}, max_inline_wait=0)
+    for group in ("add", "add", "lookup"):
+        limiter.acquire(group)
+    registry = CollectorRegistry()
+    registry.register(RedisStateCollector(fake_redis, budgets=limiter.budgets()))
+    assert registry.get_sample_value("linecap_rate_budget_used", {"budget": "add"}) == 2
+    assert registry.get_sample_value("linecap_rate_budget_used", {"budget": "shared"}) == 1
+    assert registry.get_sample_value("linecap_rate_budget_limit", {"budget": "add"}) == 5
+    assert registry.get_sample_value("linecap_rate_budget_limit", {"budget": "shared"}) == 100
+
+
 def test_redis_down_is_reported_not_raised():
     client = redis.Redis(port=free_port(), socket_connect_timeout=0.2,
                          retry=Retry(NoBackoff(), 0))

@@ -51,3 +51,14 @@ def test_no_command_line_writes_the_queue_list_again():
 def test_an_unknown_task_name_is_refused():
     with pytest.raises(UnknownTask):
         queue_for("linecap.no_such_task")
+
+
+def test_a_task_runs_in_the_lane_of_its_queue():
+    from core.store.rate_budget import BULK, LIVE
+    from workers.registry import BULK_EVENTS_QUEUE, EVENTS_QUEUE, IMPORTS_QUEUE, lane_of
+
+    assert queue_for("linecap.process_event") == EVENTS_QUEUE
+    assert queue_for("linecap.process_event", BULK) == BULK_EVENTS_QUEUE
+    assert queue_for("linecap.import_user", LIVE) == IMPORTS_QUEUE, "imports are bulk only"
+    assert lane_of(BULK_EVENTS_QUEUE) == BULK and lane_of(IMPORTS_QUEUE) == BULK
+    assert lane_of(EVENTS_QUEUE) == LIVE and lane_of(None) == LIVE

@@ -98,7 +98,7 @@ def test_replay_publishes_then_removes(client):
     assert replay_one(store, celery, "E1")
     assert not replay_one(store, celery, "E1")
     assert celery.sent == [("linecap.process_event", {"channel_id": "c",
-                            "event": {"type": "follow"}}, "E1", "line-events")]
+                            "event": {"type": "follow"}}, "E1", "line-events-bulk")]
     assert replay_all(store, celery) == 1
     assert celery.sent[-1][3] == "imports"
 
