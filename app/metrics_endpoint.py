@@ -1,5 +1,10 @@
 """GET /metrics for the web: every gunicorn worker's numbers summed, plus Redis state.
 
+Behind `Authorization: Bearer <key>` with a key from LINECAP_METRICS_KEYS (off while none is
+set): on Heroku the web's port is public, and the numbers name channels and show queue depths,
+dead letters and Capillary traffic. Prometheus sends the key with `authorization:` in its
+scrape config (README, "Operating").
+
 Also counts webhook bodies refused as too large: werkzeug raises that 413 from inside
 request.get_data, so the webhook view never gets to count it.
 """
@@ -10,6 +15,7 @@ from flask import Blueprint, Response, current_app, request
 from prometheus_client.exposition import choose_encoder
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app.api_keys import require_api_key
 from core.metrics import multiprocess_registry
 from workers.queue_metrics import RedisStateCollector
 
@@ -17,8 +23,12 @@ bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@require_api_key("metrics_keys")
 def metrics() -> Response:
-    registry = multiprocess_registry(RedisStateCollector(current_app.extensions["linecap.redis"]))
+    settings = current_app.config["LINECAP_SETTINGS"]
+    registry = multiprocess_registry(RedisStateCollector(
+        current_app.extensions["linecap.redis"],
+        dead_letter_ttl=settings.dead_letter_ttl_seconds))
     encoder, content_type = choose_encoder(request.headers.get("Accept"))
     return Response(encoder(registry), content_type=content_type)
 

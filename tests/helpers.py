@@ -6,7 +6,7 @@ import json
 import secrets
 import uuid
 
-from config import Settings, load_settings
+from config import LineChannel, Settings, load_settings
 from core.line.signature import sign
 from sandboxes.line.events import make_follow_event, make_unfollow_event
 
@@ -14,6 +14,7 @@ CHANNEL_ID = "1650000001"
 CHANNEL_SECRET = "0123456789abcdef0123456789abcdef"
 ACCESS_TOKEN = "test-access-token"
 SOURCE_ACCOUNT_ID = "line-account-1"
+CHANNEL = LineChannel("main", CHANNEL_ID, CHANNEL_SECRET, ACCESS_TOKEN, SOURCE_ACCOUNT_ID)
 
 
 def channels_json(*extra: dict) -> str:

@@ -4,6 +4,7 @@ workers, dead letters. Registered on the web's /metrics only, so they are report
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 
 import redis
@@ -12,6 +13,7 @@ from kombu.transport.redis import Channel as RedisChannel
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from config.settings import DEFAULT_DEAD_LETTER_TTL_SECONDS
 from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
 from workers.registry import QUEUES
 
@@ -19,9 +21,11 @@ from workers.registry import QUEUES
 class RedisStateCollector(Collector):
     """One pipelined round trip per scrape; a Redis outage shows as linecap_redis_up 0."""
 
-    def __init__(self, client: redis.Redis, queues: Iterable[str] = QUEUES) -> None:
+    def __init__(self, client: redis.Redis, queues: Iterable[str] = QUEUES,
+                 dead_letter_ttl: int = DEFAULT_DEAD_LETTER_TTL_SECONDS) -> None:
         self._client = client
         self._queues = tuple(queues)
+        self._dead_letter_ttl = dead_letter_ttl
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("linecap_redis_up", "1 when Redis answered this scrape.")
@@ -51,7 +55,8 @@ class RedisStateCollector(Collector):
             for key in _queue_keys(queue):
                 pipe.llen(key)
         pipe.hlen(RedisChannel.unacked_key)
-        pipe.zcard(DEAD_LETTER_INDEX)
+        # Only entries that have not expired (the index is pruned lazily).
+        pipe.zcount(DEAD_LETTER_INDEX, time.time() - self._dead_letter_ttl, "+inf")
         answers = pipe.execute()
         per_queue = len(PRIORITY_STEPS)
         depths = {queue: sum(answers[i * per_queue:(i + 1) * per_queue])

@@ -19,7 +19,7 @@ from core.metrics import get_metrics
 from core.store.connection import redis_client
 from core.store.dead_letters import DeadLetterStore
 from core.store.rate_budget import SharedRateLimiter
-from core.store.state import StateStore
+from core.store.state import Retention, StateStore
 
 
 @dataclass
@@ -54,8 +54,9 @@ def build_runtime(settings: Settings) -> Runtime:
                                                 observe=metrics.capillary_call),
         line_api=LineApiClient(settings.line_api_base_url),
         state=StateStore(client, settings.event_dedup_ttl_seconds,
-                         settings.customer_cache_ttl_seconds, settings.user_lock_seconds),
-        dead_letters=DeadLetterStore(client),
+                         settings.customer_cache_ttl_seconds, settings.user_lock_seconds,
+                         Retention.from_settings(settings)),
+        dead_letters=DeadLetterStore(client, settings.dead_letter_ttl_seconds),
     )
 
 

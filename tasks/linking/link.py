@@ -21,7 +21,7 @@ from core.capillary.documents import identifiers
 from core.errors import IdentityConflictError, InvalidInputError, NotFoundError
 from core.line import events
 from core.link_request import LinkRequest
-from core.store.link_nonces import NonceStore
+from core.store.link_sessions import LinkSessionStore
 from core.store.state import UserLock
 from tasks.customers import Identity, line_subscription, lookup_line_customer, register_customer
 from workers.outcomes import Outcome
@@ -35,15 +35,15 @@ _SUBSCRIPTION_BY_STATE = {"followed": "OPTIN", "unfollowed": "OPTOUT"}
 def apply_link(runtime: Runtime, channel_id: str, request: LinkRequest) -> Outcome:
     """Link once per link id, under the user's lock (the same lock their follow events take)."""
     channel = runtime.channel(channel_id)
-    link_id = request.link_id(channel_id)
+    link_id = request.link_id(channel)
     with runtime.state.user_lock(channel_id, request.line_user_id) as lock:
         previous = runtime.state.outcome_of(link_id)
         if previous is not None:
-            _note_on_nonce(runtime, request, previous)
+            _note_on_session(runtime, request, previous)
             return Outcome.DUPLICATE
         outcome = link_customer(runtime, channel, request, lock)
         runtime.state.mark_event(link_id, outcome)
-    _note_on_nonce(runtime, request, outcome)
+    _note_on_session(runtime, request, outcome)
     return outcome
 
 
@@ -185,7 +185,7 @@ def _line_identifier(runtime: Runtime, user_id: str) -> dict[str, str]:
     return {"type": runtime.settings.lookup_identifier_name, "value": user_id}
 
 
-def _note_on_nonce(runtime: Runtime, request: LinkRequest, outcome: str) -> None:
-    if request.nonce:
-        NonceStore(runtime.redis, runtime.settings.link_nonce_ttl_seconds).record_outcome(
-            request.nonce, outcome)
+def _note_on_session(runtime: Runtime, request: LinkRequest, outcome: str) -> None:
+    if request.session:
+        LinkSessionStore(runtime.redis, runtime.settings.link_nonce_ttl_seconds).record_outcome(
+            request.session, outcome)

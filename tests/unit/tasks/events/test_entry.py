@@ -11,6 +11,8 @@ from tasks.events.apply import apply_event
 from tasks.events.entry import process_event
 from tests.helpers import CHANNEL_ID, follow_event, new_user_id
 
+T0 = 1_700_000_000_000  # LINE timestamps are milliseconds of the past
+
 
 class Retried(Exception):
     def __init__(self, countdown, kwargs):
@@ -95,9 +97,9 @@ def test_unknown_channel_is_a_configuration_dead_letter(runtime):
 
 def test_older_event_after_newer_is_stale(runtime, sandbox):
     user = new_user_id()
-    assert apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000)) == "applied"
+    assert apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 2000)) == "applied"
     assert apply_event(runtime, CHANNEL_ID,
-                       follow_event(user, timestamp=1000, kind="unfollow")) == "stale"
+                       follow_event(user, timestamp=T0 + 1000, kind="unfollow")) == "stale"
     [customer] = sandbox.customers()
     assert customer["subscriptions"][0]["type"] == "OPTIN"
 
@@ -109,9 +111,9 @@ def test_unfollow_of_unknown_user_changes_nothing(runtime, sandbox):
 
 def test_known_user_follow_costs_one_call_once_cached(runtime, sandbox):
     user = new_user_id()
-    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=1000))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 1000))
     before = len(sandbox.calls())
-    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000, kind="unfollow"))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 2000, kind="unfollow"))
     assert len(sandbox.calls()) - before == 1
 
 
@@ -137,10 +139,10 @@ def test_unfollow_drops_an_older_parked_follow_but_not_a_newer_one(runtime, sand
 
     runtime.settings = replace(runtime.settings, unknown_user_strategy="park")
     user = new_user_id()
-    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000))
-    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=1000, kind="unfollow"))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 2000))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 1000, kind="unfollow"))
     assert runtime.state.parked_event(CHANNEL_ID, user) is not None
-    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=3000, kind="unfollow"))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 3000, kind="unfollow"))
     assert runtime.state.parked_event(CHANNEL_ID, user) is None
 
 
