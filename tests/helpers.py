@@ -59,3 +59,9 @@ def follow_event(user_id: str, timestamp: int | None = None, event_id: str | Non
 def signed_body(events: list[dict], secret: str = CHANNEL_SECRET) -> tuple[bytes, dict]:
     body = json.dumps({"destination": "U" + "0" * 32, "events": events}).encode()
     return body, {"x-line-signature": sign(body, secret), "Content-Type": "application/json"}
+
+
+# What a WSGI server hands the app for a chunked request: no Content-Length, a stream that ends
+# where the body ends. (Flask's test client computes a Content-Length from any input_stream;
+# Transfer-Encoding: chunked makes werkzeug ignore it, as it must.)
+CHUNKED = {"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"}

@@ -19,6 +19,10 @@ def is_valid(body: bytes, signature: str | None, channel_secret: str) -> bool:
     return hmac.compare_digest(sign(body, channel_secret).encode(), signature.strip().encode())
 
 
+def verify_any(body: bytes, signature: str | None, secrets: tuple[str, ...]) -> bool:
+    return matching_secret(body, signature, secrets) is not None
+
+
 def matching_secret(body: bytes, signature: str | None, secrets: tuple[str, ...]) -> int | None:
     """The index of the secret the body was signed with (0 = current, 1 = previous during a
     rotation), or None. Every secret is tried, so the time taken does not say which matched."""

@@ -16,7 +16,7 @@ from app import create_app
 from core.errors import CredentialsError, TransientError
 from core.link_request import LinkRequest
 from core.store.link_sessions import NONCE_PREFIX, PREFIX, LinkSessionStore, nonce_digest
-from tests.helpers import CHANNEL_ID, make_settings, new_user_id
+from tests.helpers import CHANNEL_ID, CHUNKED, make_settings, new_user_id
 from workers.registry import LINK_TASK, LINKING_QUEUE
 
 KEY = "linking-api-key-0123456789"
@@ -170,7 +170,7 @@ def test_a_body_over_the_link_api_limit_is_413_chunked_or_not(client, celery):
     import io
 
     chunked = client.post("/api/v1/links", input_stream=io.BytesIO(big), headers=AUTH,
-                          environ_overrides={"wsgi.input_terminated": True})
+                          environ_overrides=CHUNKED)
     assert chunked.status_code == 413
     assert celery.sent == []
 

@@ -7,6 +7,7 @@ from app import create_app
 from app.publisher import BrokerUnavailable
 from tests.helpers import (
     CHANNEL_ID,
+    CHUNKED,
     channels_json,
     follow_event,
     make_settings,
@@ -199,7 +200,7 @@ def test_a_chunked_body_over_the_limit_is_413_and_never_verified(client, publish
 
     def chunked(data: bytes):
         return client.post(f"/webhooks/line/{CHANNEL_ID}", input_stream=io.BytesIO(data),
-                           headers=headers, environ_overrides={"wsgi.input_terminated": True})
+                           headers=headers, environ_overrides=CHUNKED)
 
     assert chunked(cut + b"more bytes after the signed part").status_code == 413
     assert publisher.published == []
