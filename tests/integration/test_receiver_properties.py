@@ -32,7 +32,7 @@ from workers.registry import EVENT_BATCHES_QUEUE, EVENTS_QUEUE
 SECRET, PREVIOUS = "current-secret-0123456789abcdef", "previous-secret-0123456789abcde"
 MAX_BODY, MAX_EVENTS = 16 * 1024, 20
 ALLOWED_KEYS = {EVENTS_QUEUE, EVENT_BATCHES_QUEUE}
-OWN_DB = 15
+OWN_DB = 14  # see tests/integration/conftest.py
 
 
 @pytest.fixture(scope="module")
