@@ -46,6 +46,9 @@ def build_runtime(settings: Settings) -> Runtime:
     limiter = SharedRateLimiter(client, settings.capillary_rate_limit_rpm,
                                 max_inline_wait=settings.max_inline_budget_wait_seconds,
                                 on_wait=metrics.rate_limit_wait)
+    state = StateStore(client, settings.event_dedup_ttl_seconds,
+                       settings.customer_cache_ttl_seconds, settings.user_lock_seconds,
+                       Retention.from_settings(settings))
     return Runtime(
         settings=settings,
         redis=client,
@@ -53,9 +56,7 @@ def build_runtime(settings: Settings) -> Runtime:
         capillary=CapillaryClient.from_settings(settings, limiter,
                                                 observe=metrics.capillary_call),
         line_api=LineApiClient(settings.line_api_base_url),
-        state=StateStore(client, settings.event_dedup_ttl_seconds,
-                         settings.customer_cache_ttl_seconds, settings.user_lock_seconds,
-                         Retention.from_settings(settings)),
+        state=state,
         dead_letters=DeadLetterStore(client, settings.dead_letter_ttl_seconds),
     )
 

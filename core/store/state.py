@@ -191,6 +191,20 @@ class StateStore:
         raw = self.client.get(self._parked_key(channel_id, user_id))
         return json.loads(raw) if raw else None
 
+    def move_legacy_parked(self) -> int:
+        """Follows parked by an earlier version, all in one hash that could not expire, moved
+        to a key each (with the retention); how many. Idempotent, and one EXISTS when done."""
+        legacy = f"{P}parked"
+        if not self.client.exists(legacy):
+            return 0
+        entries = self.client.hgetall(legacy)
+        pipe = self.client.pipeline(transaction=True)
+        for field, raw in entries.items():
+            pipe.set(PARKED + field, raw, ex=self.retention.parked, nx=True)
+        pipe.delete(legacy)
+        pipe.execute()
+        return len(entries)
+
     def parked(self) -> dict[str, dict]:
         """Every parked follow, by "<channel>:<user>"."""
         found = {}

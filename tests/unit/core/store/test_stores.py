@@ -81,6 +81,15 @@ def test_every_per_user_record_expires_after_its_retention(client):
     assert store.identity_hint("U1") == {"mobile": "66899999999"}
 
 
+def test_follows_parked_by_an_earlier_version_move_to_expiring_keys(client):
+    store = StateStore(client, 60, 60, 30, Retention(parked=3000))
+    client.hset("linecap:parked", mapping={"c:U1": '{"type": "follow"}', "c:U2": "{}"})
+    assert store.move_legacy_parked() == 2
+    assert store.parked() == {"c:U1": {"type": "follow"}, "c:U2": {}}
+    assert not client.exists("linecap:parked") and client.ttl("linecap:parked:c:U1") > 0
+    assert store.move_legacy_parked() == 0
+
+
 def test_retention_defaults_come_from_the_settings(client):
     from tests.helpers import make_settings
 
