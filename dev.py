@@ -23,7 +23,11 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".linecap-installed"
-PYPROJECTS = (ROOT / "pyproject.toml", ROOT / "sandboxes" / "pyproject.toml")
+PYPROJECTS = (ROOT / "pyproject.toml", ROOT / "sandboxes" / "pyproject.toml",
+              ROOT / "constraints-dev.txt")
+# Every package at the version pinned in constraints-dev.txt (the same versions as the
+# deployment's requirements.txt, plus the test tools): a new release cannot change a test run.
+CONSTRAINTS = ROOT / "constraints-dev.txt"
 
 USAGE = """usage: python3 dev.py COMMAND [ARGS...]
 
@@ -65,8 +69,8 @@ class SetupError(Exception):
 
 
 def ensure_installed() -> None:
-    """Create .venv if needed and install linecap with its dev extra (the sandboxes among it)
-    when a pyproject.toml is newer than the last install."""
+    """Create .venv if needed and install linecap with its dev extra (the sandboxes among it),
+    at the pinned versions, when a pyproject.toml or the pins are newer than the last install."""
     if not PYTHON.exists():
         create_venv()
     newest = max(p.stat().st_mtime for p in PYPROJECTS)
@@ -74,9 +78,10 @@ def ensure_installed() -> None:
         return
     print("dev.py: installing linecap and its dependencies into .venv (first run: a minute)")
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    if subprocess.run([*pip, "-e", "./sandboxes", "-e", ".[dev]"]).returncode != 0:
-        raise SetupError("pip install -e ./sandboxes -e '.[dev]' failed (see above); fix it "
-                         "and run again")
+    if subprocess.run([*pip, "-c", str(CONSTRAINTS), "-e", "./sandboxes", "-e", ".[dev]"]
+                      ).returncode != 0:
+        raise SetupError("pip install -c constraints-dev.txt -e ./sandboxes -e '.[dev]' failed "
+                         "(see above); fix it and run again")
     STAMP.write_text("installed from pyproject.toml; delete this file to force a reinstall\n")
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hmac
 from collections.abc import Callable
 
 from flask import current_app, jsonify, request
+
+from config import Settings
 
 
 def require_api_key(setting: str) -> Callable:
@@ -17,7 +20,8 @@ def require_api_key(setting: str) -> Callable:
         def wrapper(*args, **kwargs):
             keys = getattr(current_app.config["LINECAP_SETTINGS"], setting)
             if not keys:
-                return jsonify({"message": "this endpoint is disabled: no API keys set"}), 403
+                return jsonify({"message": "this endpoint is disabled: no keys are set "
+                                           f"({_variable(setting)})"}), 403
             header = request.headers.get("Authorization", "")
             given = header.removeprefix("Bearer ").strip().encode()
             if not header.startswith("Bearer ") or not any(
@@ -29,3 +33,9 @@ def require_api_key(setting: str) -> Callable:
         return wrapper
 
     return decorator
+
+
+def _variable(setting: str) -> str:
+    """The environment variable of a Settings field, for the operator to set."""
+    return next(spec.metadata["env"] for spec in dataclasses.fields(Settings)
+                if spec.name == setting)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-
+from app.bodies import BadJson, parse_json, read_body
 from config import LineChannel, Settings
 from core.validation import (
     line_user_id_problem,
@@ -30,8 +29,18 @@ class BadInput(Exception):
         return {"message": self.message, **({"field": self.field} if self.field else {})}
 
 
+# A link request is a handful of short fields, one level deep.
+MAX_BODY_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 4
+MAX_CUSTOMER_ID = 2**63 - 1  # Capillary's ids are 64-bit
+
+
 def json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    """The body as a JSON object; 413 past MAX_BODY_BYTES, 400 for anything not an object."""
+    try:
+        body = parse_json(read_body(MAX_BODY_BYTES), MAX_JSON_DEPTH)
+    except BadJson as exc:
+        raise BadInput(f"{exc}; send a JSON object") from None
     if not isinstance(body, dict):
         raise BadInput("the body must be a JSON object")
     return body
@@ -66,9 +75,9 @@ def mobile_of(body: dict[str, Any]) -> str:
 
 def customer_id_of(body: dict[str, Any]) -> int:
     value = body.get("customer_id")
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)  # ASCII only: "²".isdigit() is True, and int("²") fails
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CUSTOMER_ID:
         raise BadInput("customer_id must be a positive whole number (a Capillary customer id)",
                        "customer_id")
     return value

@@ -1,6 +1,11 @@
 """GET /metrics for the web: every gunicorn worker's numbers summed, plus Redis state (queues,
 dead letters, each Capillary rate budget's use).
 
+Behind `Authorization: Bearer <key>` with a key from LINECAP_METRICS_KEYS (off while none is
+set): on Heroku the web's port is public, and the numbers name channels and show queue depths,
+dead letters and Capillary traffic. Prometheus sends the key with `authorization:` in its
+scrape config (README, "Operating").
+
 Also counts webhook bodies refused as too large: werkzeug raises that 413 from inside
 request.get_data, so the webhook view never gets to count it.
 """
@@ -11,6 +16,7 @@ from flask import Blueprint, Response, current_app, request
 from prometheus_client.exposition import choose_encoder
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app.api_keys import require_api_key
 from core.metrics import multiprocess_registry
 from core.store.rate_budget import SharedRateLimiter
 from workers.queue_metrics import RedisStateCollector
@@ -19,12 +25,14 @@ bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@require_api_key("metrics_keys")
 def metrics() -> Response:
     settings = current_app.config["LINECAP_SETTINGS"]
     client = current_app.extensions["linecap.redis"]
     budgets = SharedRateLimiter(client, settings.capillary_rate_limit_rpm,
                                 group_limits=settings.group_rate_limits).budgets()
-    registry = multiprocess_registry(RedisStateCollector(client, budgets=budgets))
+    registry = multiprocess_registry(RedisStateCollector(
+        client, dead_letter_ttl=settings.dead_letter_ttl_seconds, budgets=budgets))
     encoder, content_type = choose_encoder(request.headers.get("Accept"))
     return Response(encoder(registry), content_type=content_type)
 

@@ -18,6 +18,29 @@ log = logging.getLogger("linecap.ops")
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
 
+MAX_PAGE = 1000
+MAX_OFFSET = 10_000_000
+
+
+class BadQuery(ValueError):
+    """A query parameter the caller must change (400 with the message)."""
+
+
+@bp.errorhandler(BadQuery)
+def _bad_query(exc: BadQuery):
+    return jsonify({"message": str(exc)}), 400
+
+
+def _whole_number(name: str, default: int, low: int, high: int) -> int:
+    """?name=… as a whole number within [low, high] (ASCII digits only), or BadQuery."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
+        raise BadQuery(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
 @bp.errorhandler(UnknownTask)
 def _unknown_task(exc: UnknownTask):
     return jsonify({"message": f"cannot replay: {exc}"}), 409
@@ -40,8 +63,8 @@ def _celery():
 @bp.get("/dead-letters")
 @require_api_key("ops_api_keys")
 def list_dead_letters():
-    limit = min(int(request.args.get("limit", 100)), 1000)
-    offset = int(request.args.get("offset", 0))
+    limit = _whole_number("limit", 100, 1, MAX_PAGE)
+    offset = _whole_number("offset", 0, 0, MAX_OFFSET)
     letters = _store().list(limit=limit, offset=offset)
     return jsonify({"count": _store().count(), "dead_letters": [d.to_json() for d in letters]})
 

@@ -57,7 +57,8 @@ def _id_or_all(parser: argparse.ArgumentParser) -> None:
 
 
 def store() -> DeadLetterStore:
-    return DeadLetterStore(context.connect_redis(context.settings()))
+    config = context.settings()
+    return DeadLetterStore(context.connect_redis(config), config.dead_letter_ttl_seconds)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -87,7 +88,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     config = context.settings()
-    dead = DeadLetterStore(context.connect_redis(config))
+    dead = DeadLetterStore(context.connect_redis(config), config.dead_letter_ttl_seconds)
     with context.celery_app(config) as app:
         if args.all:
             print(f"replayed {replay_all(dead, app)}")

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 def enqueue_rows(runtime: Runtime, config: Settings, channel: LineChannel, parsed: ImportFile,
                  markers: ImportMarkers) -> ImportRun:
     """Remember each identity and publish its task, unless an earlier run already did the row."""
-    ids = [import_task_id(channel.channel_id, row.mobile, row.line_user_id)
+    ids = [import_task_id(channel, row.mobile, row.line_user_id)
            for _, row in parsed.rows]
     earlier = markers.outcomes(ids)
     result = ImportRun()

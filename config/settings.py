@@ -19,6 +19,14 @@ from typing import Any
 from urllib.parse import urlparse
 
 DEFAULT_LINE_API_BASE_URL = "https://api.line.me"
+DEFAULT_LINE_ACCESS_BASE_URL = "https://access.line.me"  # LINE's account-link dialog
+DAY = 24 * 3600
+# How long the per-user records in Redis are kept (docs/SECURITY.md, "Redis"); each is renewed
+# whenever it is written. core.store reads these defaults too.
+DEFAULT_USER_RECORD_TTL_SECONDS = 90 * DAY
+DEFAULT_IDENTITY_TTL_SECONDS = 365 * DAY
+DEFAULT_PARKED_TTL_SECONDS = 90 * DAY
+DEFAULT_DEAD_LETTER_TTL_SECONDS = 30 * DAY
 UNKNOWN_USER_STRATEGIES = ("external_id", "park")
 # How a LINE user is found in Capillary: by the LINE id (identifierName=line, not in the
 # documented list), by the externalId linecap gives every LINE profile it registers, or the
@@ -53,6 +61,15 @@ class LineChannel:
     channel_secret: str = field(repr=False)
     access_token: str = field(repr=False)
     source_account_id: str
+    # The secret before the last rotation, accepted beside the current one for a while so that
+    # no webhook is refused while the deployment catches up (README, "Rotating a secret").
+    previous_channel_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def channel_secrets(self) -> tuple[str, ...]:
+        """The secrets a webhook signature may be made with, the current one first."""
+        previous = (self.previous_channel_secret,) if self.previous_channel_secret else ()
+        return (self.channel_secret, *previous)
 
 
 @dataclass(frozen=True)
@@ -121,12 +138,27 @@ class Settings:
     port: int = setting(8000, "PORT", minimum=1, maximum=65535)
     worker_metrics_port: int = setting(9808, "LINECAP_WORKER_METRICS_PORT", minimum=0,
                                        maximum=65535)  # 0: no endpoint
-    worker_metrics_host: str = setting("0.0.0.0", "LINECAP_WORKER_METRICS_HOST")
+    # Loopback unless asked: the endpoint has no authentication (docs/SECURITY.md).
+    worker_metrics_host: str = setting("127.0.0.1", "LINECAP_WORKER_METRICS_HOST")
     web_concurrency: int = setting(2, "WEB_CONCURRENCY", minimum=1)
     web_threads: int = setting(4, "WEB_THREADS", minimum=1)
     worker_concurrency: int = setting(4, "WORKER_CONCURRENCY", minimum=1)
     flower_basic_auth: str = setting("", "FLOWER_BASIC_AUTH", secret=True)
     local_mode: bool = setting(False, "LINECAP_LOCAL_MODE")
+    webhook_max_events: int = setting(500, "LINECAP_WEBHOOK_MAX_EVENTS", minimum=1)
+    metrics_keys: tuple[str, ...] = setting((), "LINECAP_METRICS_KEYS", secret=True)
+    # X-Forwarded-For/-Proto are believed only from this many proxies in front (Heroku: 1).
+    forwarded_hops: int = setting(0, "LINECAP_FORWARDED_HOPS", minimum=0, maximum=5)
+    user_record_ttl_seconds: int = setting(DEFAULT_USER_RECORD_TTL_SECONDS,
+                                           "LINECAP_USER_RECORD_TTL_SECONDS", minimum=DAY)
+    identity_ttl_seconds: int = setting(DEFAULT_IDENTITY_TTL_SECONDS,
+                                        "LINECAP_IDENTITY_TTL_SECONDS", minimum=DAY)
+    parked_ttl_seconds: int = setting(DEFAULT_PARKED_TTL_SECONDS, "LINECAP_PARKED_TTL_SECONDS",
+                                      minimum=DAY)
+    dead_letter_ttl_seconds: int = setting(DEFAULT_DEAD_LETTER_TTL_SECONDS,
+                                           "LINECAP_DEAD_LETTER_TTL_SECONDS", minimum=DAY)
+    line_access_base_url: str = setting(DEFAULT_LINE_ACCESS_BASE_URL, "LINE_ACCESS_BASE_URL",
+                                        url=True)
 
     def channel(self, channel_id: str) -> LineChannel | None:
         return next((c for c in self.channels if c.channel_id == channel_id), None)
@@ -288,6 +320,7 @@ def _channels(env: Mapping[str, str]) -> tuple[LineChannel, ...]:
                 "channel_secret": env.get("LINE_CHANNEL_SECRET", ""),
                 "access_token": env.get("LINE_CHANNEL_ACCESS_TOKEN", ""),
                 "source_account_id": env.get("LINE_SOURCE_ACCOUNT_ID", ""),
+                "previous_channel_secret": env.get("LINE_CHANNEL_PREVIOUS_SECRET", ""),
             }
         ]
         for var, key in (
@@ -325,7 +358,11 @@ def _channel(index: int, entry: object) -> LineChannel:
             raise ConfigError(f"LINE_CHANNELS[{index}].{key} is missing or empty")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", entry["channel_id"]):
         raise ConfigError(f"LINE_CHANNELS[{index}].channel_id must be letters, digits, _ or -")
-    return LineChannel(**{key: entry[key].strip() for key in _CHANNEL_FIELDS})
+    previous = entry.get("previous_channel_secret") or ""
+    if not isinstance(previous, str):
+        raise ConfigError(f"LINE_CHANNELS[{index}].previous_channel_secret must be text")
+    return LineChannel(**{key: entry[key].strip() for key in _CHANNEL_FIELDS},
+                       previous_channel_secret=previous.strip() or None)
 
 
 def _key_list(name: str, raw: str) -> tuple[str, ...]:

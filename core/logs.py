@@ -95,5 +95,5 @@ def settings_secrets(settings: Settings) -> list[str]:
               *settings.ops_api_keys, *settings.api_keys,
               *(pair.split(":", 1)[-1] for pair in settings.flower_basic_auth.split(",") if pair)]
     for channel in settings.channels:
-        values += [channel.channel_secret, channel.access_token]
+        values += [*channel.channel_secrets, channel.access_token]
     return [v for v in values if v]

@@ -121,13 +121,13 @@ class Metrics:
     def webhook_request(self, outcome: str) -> None:
         self._webhook_requests.labels(outcome).inc()
 
-    def events_received(self, channel_id: str, batch: list[dict[str, Any]]) -> None:
-        """Every event of an accepted request; the handled types were enqueued."""
-        for event in batch:
-            handled = events.event_type(event) in events.HANDLED_EVENT_TYPES
-            enqueued_label = "true" if handled else "false"
+    def events_received(self, channel_id: str,
+                        received: list[tuple[dict[str, Any], bool]]) -> None:
+        """Every event of an accepted request, with whether it was enqueued (a type linecap
+        does not handle, or a handled one with bad fields, is not)."""
+        for event, enqueued in received:
             self._events_received.labels(event_type_label(event), channel_id,
-                                         enqueued_label).inc()
+                                         "true" if enqueued else "false").inc()
 
     def event_finished(self, outcome: str, event: dict[str, Any], channel_id: str) -> None:
         self._events_finished.labels(outcome, event_type_label(event), channel_id).inc()

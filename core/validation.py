@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-_MOBILE = re.compile(r"\+?\d{8,15}")
+# [0-9], not \d: \d also matches full-width and other scripts' digits ("６６８…"), which
+# Capillary would store as a different mobile (or refuse).
+_MOBILE = re.compile(r"\+?[0-9]{8,15}")
 _LINE_USER_ID = re.compile(r"U[0-9a-f]{32}")
 MAX_NAME_LENGTH = 100
 
@@ -18,11 +20,16 @@ def is_line_user_id(value: object) -> bool:
     return isinstance(value, str) and _LINE_USER_ID.fullmatch(value) is not None
 
 
+def is_mobile(value: object) -> bool:
+    """8 to 15 ASCII digits, with an optional leading `+`."""
+    return isinstance(value, str) and _MOBILE.fullmatch(value) is not None
+
+
 def mobile_problem(value: str) -> str | None:
     if not value:
         return "mobile is empty"
-    if not _MOBILE.fullmatch(value):
-        return "mobile must be 8 to 15 digits with an optional leading + (e.g. 66812345678)"
+    if not is_mobile(value):
+        return "mobile must be 8 to 15 digits (0-9) with an optional leading + (e.g. 66812345678)"
     return None
 
 

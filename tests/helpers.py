@@ -6,7 +6,7 @@ import json
 import secrets
 import uuid
 
-from config import Settings, load_settings
+from config import LineChannel, Settings, load_settings
 from core.line.signature import sign
 from sandboxes.line.events import make_follow_event, make_unfollow_event
 
@@ -14,6 +14,7 @@ CHANNEL_ID = "1650000001"
 CHANNEL_SECRET = "0123456789abcdef0123456789abcdef"
 ACCESS_TOKEN = "test-access-token"
 SOURCE_ACCOUNT_ID = "line-account-1"
+CHANNEL = LineChannel("main", CHANNEL_ID, CHANNEL_SECRET, ACCESS_TOKEN, SOURCE_ACCOUNT_ID)
 
 
 def channels_json(*extra: dict) -> str:
@@ -58,3 +59,9 @@ def follow_event(user_id: str, timestamp: int | None = None, event_id: str | Non
 def signed_body(events: list[dict], secret: str = CHANNEL_SECRET) -> tuple[bytes, dict]:
     body = json.dumps({"destination": "U" + "0" * 32, "events": events}).encode()
     return body, {"x-line-signature": sign(body, secret), "Content-Type": "application/json"}
+
+
+# What a WSGI server hands the app for a chunked request: no Content-Length, a stream that ends
+# where the body ends. (Flask's test client computes a Content-Length from any input_stream;
+# Transfer-Encoding: chunked makes werkzeug ignore it, as it must.)
+CHUNKED = {"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"}

@@ -15,6 +15,7 @@ from celery import Celery
 from kombu import Producer
 from kombu.exceptions import KombuError, OperationalError
 
+from config import LineChannel
 from core.errors import TransientError
 from core.line import events
 from core.link_request import LinkRequest
@@ -50,17 +51,24 @@ def send(celery_app: Celery, task: str, kwargs: dict[str, Any], task_id: str,
     broker fails at once (a command or an HTTP answer reports it); with it, kombu retries its
     connection for a while."""
     celery_app.send_task(task, kwargs=kwargs, task_id=task_id, queue=queue_for(task, lane),
-                         retry=retry)
+                         retry=retry, kwargsrepr=short_kwargsrepr(kwargs))
 
 
-def enqueue_link(celery_app: Celery, channel_id: str, request: LinkRequest,
+def short_kwargsrepr(kwargs: dict[str, Any]) -> str:
+    """What Flower and the worker's log lines show of a message's kwargs: the channel only.
+    Payloads carry mobiles, names and LINE ids; the task id already says which job it is."""
+    return f"channel {kwargs.get('channel_id')} (payload not shown)"
+
+
+def enqueue_link(celery_app: Celery, channel: LineChannel, request: LinkRequest,
                  retry: bool = True) -> str:
     """Publish the link task; TransientError when the broker refuses. The task id is the
     link id, so the same request sent twice is one job."""
-    link_id = request.link_id(channel_id)
+    link_id = request.link_id(channel)
     try:
-        send(celery_app, LINK_TASK, {"channel_id": channel_id, "event": request.to_event()},
-             link_id, retry=retry)
+        send(celery_app, LINK_TASK,
+             {"channel_id": channel.channel_id, "event": request.to_event()}, link_id,
+             retry=retry)
     except Exception as exc:
         if is_broker_error(exc):
             raise TransientError(f"could not queue link ({type(exc).__name__})") from None

@@ -11,6 +11,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     STALE = "stale"
     IGNORED = "ignored"
+    INVALID = "invalid"  # fields no LINE event has (a userId that is not a LINE id, …)
     PARKED = "parked"
     # work that could not be done, kept for an operator
     DEAD_LETTERED = "dead_lettered"
@@ -25,7 +26,6 @@ class Outcome(StrEnum):
     LINK_REFUSED_UNKNOWN = "link_refused_unknown"
     LINK_REFUSED_USED = "link_refused_used"
     LINK_REFUSED_WRONG_USER = "link_refused_wrong_user"
-    LINK_REFUSED_UNBOUND = "link_refused_unbound"
     # link tasks
     LINKED = "linked"
     ALREADY_LINKED = "already_linked"

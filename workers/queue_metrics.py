@@ -13,6 +13,7 @@ from kombu.transport.redis import Channel as RedisChannel
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from config.settings import DEFAULT_DEAD_LETTER_TTL_SECONDS
 from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
 from workers.registry import QUEUES
 
@@ -21,11 +22,13 @@ class RedisStateCollector(Collector):
     """One pipelined round trip per scrape; a Redis outage shows as linecap_redis_up 0."""
 
     def __init__(self, client: redis.Redis, queues: Iterable[str] = QUEUES,
+                 dead_letter_ttl: int = DEFAULT_DEAD_LETTER_TTL_SECONDS,
                  budgets: Iterable[tuple[str, str, int]] = (),
                  window_ms: int = 61_000) -> None:
         """`budgets`: (name, Redis key, calls per minute) of each rate budget in use."""
         self._client = client
         self._queues = tuple(queues)
+        self._dead_letter_ttl = dead_letter_ttl
         self._budgets = tuple(budgets)
         self._window_ms = window_ms
 
@@ -67,7 +70,8 @@ class RedisStateCollector(Collector):
             for key in _queue_keys(queue):
                 pipe.llen(key)
         pipe.hlen(RedisChannel.unacked_key)
-        pipe.zcard(DEAD_LETTER_INDEX)
+        # Only entries that have not expired (the index is pruned lazily).
+        pipe.zcount(DEAD_LETTER_INDEX, time.time() - self._dead_letter_ttl, "+inf")
         since = int(time.time() * 1000) - self._window_ms
         for _, key, _ in self._budgets:
             pipe.zcount(key, since, "+inf")

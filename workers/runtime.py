@@ -19,7 +19,7 @@ from core.metrics import get_metrics
 from core.store.connection import redis_client
 from core.store.dead_letters import DeadLetterStore
 from core.store.rate_budget import SharedRateLimiter
-from core.store.state import StateStore
+from core.store.state import Retention, StateStore
 
 
 @dataclass
@@ -48,6 +48,9 @@ def build_runtime(settings: Settings) -> Runtime:
                                 on_wait=metrics.rate_limit_wait,
                                 group_limits=settings.group_rate_limits,
                                 live_reserve=settings.live_reserve_percent / 100)
+    state = StateStore(client, settings.event_dedup_ttl_seconds,
+                       settings.customer_cache_ttl_seconds, settings.user_lock_seconds,
+                       Retention.from_settings(settings))
     return Runtime(
         settings=settings,
         redis=client,
@@ -55,9 +58,8 @@ def build_runtime(settings: Settings) -> Runtime:
         capillary=CapillaryClient.from_settings(settings, limiter,
                                                 observe=metrics.capillary_call),
         line_api=LineApiClient(settings.line_api_base_url),
-        state=StateStore(client, settings.event_dedup_ttl_seconds,
-                         settings.customer_cache_ttl_seconds, settings.user_lock_seconds),
-        dead_letters=DeadLetterStore(client),
+        state=state,
+        dead_letters=DeadLetterStore(client, settings.dead_letter_ttl_seconds),
     )
 
 

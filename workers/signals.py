@@ -73,6 +73,21 @@ def _serve(**_kwargs: Any) -> None:
         log.error("worker metrics endpoint not started: %s", exc)
 
 
+@worker_ready.connect
+def _move_legacy_parked(**_kwargs: Any) -> None:
+    """Follows parked by an earlier version move to expiring keys (once; idempotent). A
+    failure only leaves them for the next start: nothing reads the old hash any more."""
+    try:
+        from workers.runtime import build_runtime
+
+        moved = build_runtime(settings_or_exit()).state.move_legacy_parked()
+    except Exception as exc:  # Redis down at start-up: the worker still runs
+        log.error("parked follows of an earlier version not moved: %s", type(exc).__name__)
+        return
+    if moved:
+        log.info("parked follows of an earlier version moved", extra={"count": moved})
+
+
 @worker_process_shutdown.connect
 def _forget_child(pid: int | None = None, **_kwargs: Any) -> None:
     forget_process(pid or os.getpid())

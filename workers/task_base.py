@@ -21,6 +21,7 @@ from core.logs import log_context
 from core.metrics import get_metrics
 from core.store.rate_budget import lane
 from workers.failure_policy import Attempts, Job, run_with_policy
+from workers.messages import short_kwargsrepr
 from workers.outcomes import Outcome
 from workers.registry import lane_of, queue_for
 from workers.runtime import Runtime, get_runtime
@@ -36,6 +37,12 @@ class LinecapTask(Task):
 
     acks_late = True
     max_retries = None  # the failure policy decides, by the retry horizon
+
+    def retry(self, args=None, kwargs=None, *more: Any, **options: Any):  # type: ignore[override]
+        """A retry is a new message: it gets the same short kwargsrepr as the first one, or
+        Celery would show the payload (mobiles, names) in Flower and the worker's log."""
+        options.setdefault("kwargsrepr", short_kwargsrepr(kwargs or self.request.kwargs or {}))
+        return super().retry(args, kwargs, *more, **options)
 
 
 @dataclass(frozen=True)

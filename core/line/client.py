@@ -16,6 +16,11 @@ import requests
 
 from config import LineChannel
 from core.errors import ConfigurationError, CredentialsError, InvalidInputError, TransientError
+from core.validation import is_line_user_id
+
+# LINE: "Link tokens are valid for 10 minutes and can only be used once" (Messaging API
+# reference, "Issue link token"; line-openapi messaging-api.yml, IssueLinkTokenResponse).
+LINK_TOKEN_SECONDS = 600
 
 log = logging.getLogger("linecap.line_api")
 
@@ -34,7 +39,8 @@ class LineApiClient:
 
     def profile(self, channel: LineChannel, user_id: str) -> dict[str, Any] | None:
         """The user's LINE profile, or None when they are not (or no longer) a friend."""
-        response = self._request(channel, "GET", f"/v2/bot/profile/{user_id}", "profile")
+        response = self._request(channel, "GET", f"/v2/bot/profile/{_checked(user_id)}",
+                                 "profile")
         if response.status_code == 404:
             return None
         return self._json(response, "profile")
@@ -55,7 +61,7 @@ class LineApiClient:
                 return
 
     def issue_link_token(self, channel: LineChannel, user_id: str) -> str:
-        response = self._request(channel, "POST", f"/v2/bot/user/{user_id}/linkToken",
+        response = self._request(channel, "POST", f"/v2/bot/user/{_checked(user_id)}/linkToken",
                                  "linkToken")
         return str(self._json(response, "linkToken")["linkToken"])
 
@@ -130,3 +136,11 @@ def _problem(response: requests.Response) -> str:
               for d in body.get("details") or [] if isinstance(d, dict)]
     text = "; ".join(w for w in words if w)
     return f" ({text[:300]})" if text else ""
+
+
+def _checked(user_id: str) -> str:
+    """A user id goes into a URL path with the channel's token: only a LINE id may (an id like
+    `../../v2/bot/info` would call another endpoint)."""
+    if not is_line_user_id(user_id):
+        raise InvalidInputError("not a LINE user id (U followed by 32 lowercase hex characters)")
+    return user_id

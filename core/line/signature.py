@@ -17,3 +17,14 @@ def is_valid(body: bytes, signature: str | None, channel_secret: str) -> bool:
     if not signature:
         return False
     return hmac.compare_digest(sign(body, channel_secret).encode(), signature.strip().encode())
+
+
+def verify_any(body: bytes, signature: str | None, secrets: tuple[str, ...]) -> bool:
+    return matching_secret(body, signature, secrets) is not None
+
+
+def matching_secret(body: bytes, signature: str | None, secrets: tuple[str, ...]) -> int | None:
+    """The index of the secret the body was signed with (0 = current, 1 = previous during a
+    rotation), or None. Every secret is tried, so the time taken does not say which matched."""
+    found = [index for index, secret in enumerate(secrets) if is_valid(body, signature, secret)]
+    return found[0] if found else None

@@ -2,6 +2,10 @@
 
 One hash per event (by webhookEventId, so a second failure of the same event updates the entry
 instead of adding another) and a sorted set ordered by last failure time for listing.
+
+Each entry expires LINECAP_DEAD_LETTER_TTL_SECONDS after its last failure (an operator has that
+long to replay it); the index forgets entries older than that whenever it is written or read,
+and counts only the live ones.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
+
+from config.settings import DEFAULT_DEAD_LETTER_TTL_SECONDS
 
 P = "linecap:dlq:"
 INDEX = P + "index"
@@ -34,8 +40,10 @@ class DeadLetter:
 
 
 class DeadLetterStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis,
+                 ttl_seconds: int = DEFAULT_DEAD_LETTER_TTL_SECONDS) -> None:
         self.client = client
+        self.ttl_seconds = ttl_seconds
 
     def add(
         self, event_id: str, channel_id: str, event: dict[str, Any], error_class: str,
@@ -56,8 +64,9 @@ class DeadLetterStore:
             task=task,
         )
         pipe = self.client.pipeline(transaction=True)
-        pipe.set(P + event_id, json.dumps(letter.to_json()))
+        pipe.set(P + event_id, json.dumps(letter.to_json()), ex=self.ttl_seconds)
         pipe.zadd(INDEX, {event_id: now})
+        pipe.zremrangebyscore(INDEX, "-inf", now - self.ttl_seconds)
         pipe.execute()
         return letter
 
@@ -66,15 +75,23 @@ class DeadLetterStore:
         return DeadLetter(**json.loads(raw)) if raw else None
 
     def list(self, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
+        if limit < 1 or offset < 0:
+            raise ValueError("limit must be at least 1 and offset at least 0")
+        self._forget_expired()
         ids = self.client.zrevrange(INDEX, offset, offset + limit - 1)
         letters = [self.get(i) for i in ids]
         return [letter for letter in letters if letter is not None]
 
     def ids(self) -> list[str]:
+        self._forget_expired()
         return list(self.client.zrange(INDEX, 0, -1))
 
     def count(self) -> int:
+        self._forget_expired()
         return int(self.client.zcard(INDEX))
+
+    def _forget_expired(self) -> None:
+        self.client.zremrangebyscore(INDEX, "-inf", time.time() - self.ttl_seconds)
 
     def take(self, event_id: str) -> DeadLetter | None:
         """Remove and return one entry atomically: two operators replaying it get it once."""

@@ -1,7 +1,10 @@
 """What linecap remembers between events, in Redis: applied events, per-user order and locks,
 the LINE user → customer cache, mobile numbers learned for LINE users, and parked follows.
 
-Keys are namespaced `linecap:` so that the broker's own keys sit beside them untouched.
+Keys are namespaced `linecap:` so that the broker's own keys sit beside them untouched. Every
+key expires (`Retention`, renewed on each write): Redis holds what recent users need, not
+everyone who ever sent an event. The user ids in keys are LINE ids, checked before they get
+here, so a key's size is bounded too.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from dataclasses import dataclass
 
 import redis
 
+from config.settings import (
+    DEFAULT_IDENTITY_TTL_SECONDS,
+    DEFAULT_PARKED_TTL_SECONDS,
+    DEFAULT_USER_RECORD_TTL_SECONDS,
+    Settings,
+)
 from core.errors import ComeBackLater
 
 _RELEASE = """
@@ -26,6 +35,21 @@ return 0
 """
 
 P = "linecap:"
+PARKED = P + "parked:"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Seconds each per-user record lives after its last write (LINECAP_*_TTL_SECONDS)."""
+
+    user_record: int = DEFAULT_USER_RECORD_TTL_SECONDS
+    identity: int = DEFAULT_IDENTITY_TTL_SECONDS
+    parked: int = DEFAULT_PARKED_TTL_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Retention:
+        return cls(settings.user_record_ttl_seconds, settings.identity_ttl_seconds,
+                   settings.parked_ttl_seconds)
 
 
 @dataclass(frozen=True)
@@ -62,11 +86,13 @@ class UserLock:
 
 
 class StateStore:
-    def __init__(self, client: redis.Redis, dedup_ttl: int, cache_ttl: int, lock_ttl: int) -> None:
+    def __init__(self, client: redis.Redis, dedup_ttl: int, cache_ttl: int, lock_ttl: int,
+                 retention: Retention | None = None) -> None:
         self.client = client
         self.dedup_ttl = dedup_ttl
         self.cache_ttl = cache_ttl
         self.lock_ttl = lock_ttl
+        self.retention = retention or Retention()
         self._release = client.register_script(_RELEASE)
         self._extend = client.register_script(_EXTEND)
 
@@ -83,10 +109,9 @@ class StateStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.set(f"{P}event:{event_id}", outcome, ex=self.dedup_ttl)
         if new_state is not None:
-            pipe.hset(
-                self._user_key(channel_id, user_id),
-                mapping={"ts": timestamp, "event": event_id, "state": new_state},
-            )
+            key = self._user_key(channel_id, user_id)
+            pipe.hset(key, mapping={"ts": timestamp, "event": event_id, "state": new_state})
+            pipe.expire(key, self.retention.user_record)
         pipe.execute()
 
     def mark_event(self, event_id: str, outcome: str) -> None:
@@ -103,7 +128,7 @@ class StateStore:
         pipe.get(f"{P}event:{event_id}")
         pipe.hgetall(self._user_key(channel_id, user_id))
         pipe.get(f"{P}customer:{channel_id}:{user_id}")
-        pipe.hget(f"{P}parked", f"{channel_id}:{user_id}")
+        pipe.get(self._parked_key(channel_id, user_id))
         outcome, record, customer, parked = pipe.execute()
         return UserView(outcome, _user_record(record), int(customer) if customer else None,
                         json.loads(parked) if parked else None)
@@ -142,7 +167,12 @@ class StateStore:
         mapping = {"mobile": mobile}
         if name:
             mapping["name"] = name
-        self.client.hset(f"{P}identity:{user_id}", mapping=mapping)
+        key = f"{P}identity:{user_id}"
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(key)  # a name from an earlier identity must not outlive it
+        pipe.hset(key, mapping=mapping)
+        pipe.expire(key, self.retention.identity)
+        pipe.execute()
 
     # -- what Capillary told us about itself --------------------------------------------------
     def line_lookup_refused(self) -> bool:
@@ -153,28 +183,53 @@ class StateStore:
         """Kept a day, so a change on Capillary's side is noticed without a restart."""
         self.client.set(f"{P}capillary:line-lookup-refused", "8013", ex=ttl_seconds)
 
-    # -- events parked until a mobile number is known ----------------------------------------
+    # -- events parked until a mobile number is known (one key each, so each expires) --------
     def park(self, channel_id: str, user_id: str, event: dict) -> None:
-        self.client.hset(f"{P}parked", f"{channel_id}:{user_id}", json.dumps(event))
+        self.client.set(self._parked_key(channel_id, user_id), json.dumps(event),
+                        ex=self.retention.parked)
 
     def unpark(self, channel_id: str, user_id: str) -> dict | None:
-        field = f"{channel_id}:{user_id}"
+        key = self._parked_key(channel_id, user_id)
         pipe = self.client.pipeline(transaction=True)
-        pipe.hget(f"{P}parked", field)
-        pipe.hdel(f"{P}parked", field)
+        pipe.get(key)
+        pipe.delete(key)
         raw, _ = pipe.execute()
         return json.loads(raw) if raw else None
 
     def parked_event(self, channel_id: str, user_id: str) -> dict | None:
-        raw = self.client.hget(f"{P}parked", f"{channel_id}:{user_id}")
+        raw = self.client.get(self._parked_key(channel_id, user_id))
         return json.loads(raw) if raw else None
 
+    def move_legacy_parked(self) -> int:
+        """Follows parked by an earlier version, all in one hash that could not expire, moved
+        to a key each (with the retention); how many. Idempotent, and one EXISTS when done."""
+        legacy = f"{P}parked"
+        if not self.client.exists(legacy):
+            return 0
+        entries = self.client.hgetall(legacy)
+        pipe = self.client.pipeline(transaction=True)
+        for field, raw in entries.items():
+            pipe.set(PARKED + field, raw, ex=self.retention.parked, nx=True)
+        pipe.delete(legacy)
+        pipe.execute()
+        return len(entries)
+
     def parked(self) -> dict[str, dict]:
-        return {k: json.loads(v) for k, v in self.client.hgetall(f"{P}parked").items()}
+        """Every parked follow, by "<channel>:<user>"."""
+        found = {}
+        for key in self.client.scan_iter(match=PARKED + "*", count=500):
+            raw = self.client.get(key)
+            if raw:
+                found[key.removeprefix(PARKED)] = json.loads(raw)
+        return found
 
     @staticmethod
     def _user_key(channel_id: str, user_id: str) -> str:
         return f"{P}user:{channel_id}:{user_id}"
+
+    @staticmethod
+    def _parked_key(channel_id: str, user_id: str) -> str:
+        return f"{PARKED}{channel_id}:{user_id}"
 
 
 def _user_record(data: dict[str, str]) -> UserRecord | None:

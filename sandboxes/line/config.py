@@ -44,6 +44,8 @@ class LineSandboxConfig:
 
     channels: list[dict[str, Any]] = field(default_factory=list)
     webhook_timeout_seconds: float = 2.0
+    # "Link tokens are valid for 10 minutes and can only be used once" (Messaging API
+    # reference, "Issue link token"; line-openapi messaging-api.yml, IssueLinkTokenResponse).
     link_token_ttl_seconds: int = 600
     followers_next_ttl_seconds: int = 24 * 3600
     # "It may take up to a minute for changes to be reflected" (developers.line.biz Messaging

@@ -115,18 +115,16 @@ def deliver() -> Response:
 
 @bp.post("/account-link")
 def account_link() -> Response:
+    """The user finishing LINE's account-link page; ``as_user`` is who is logged in to LINE
+    on that device (default: the token's user). See Platform.account_link for the rules."""
     body = _body()
     token, nonce = body.get("link_token"), body.get("nonce")
     result = body.get("result", "ok")
     if not isinstance(token, str) or not isinstance(nonce, str) or result not in ("ok", "failed"):
         return error(400, "link_token and nonce are required strings; result is ok or failed")
-    try:
-        out = platform().account_link(
-            token, nonce, result, body.get("channel_id"), bool(body.get("deliver", True))
-        )
-    except UnknownChannel:
-        return error(404, "unknown link token and no (valid) channel_id to deliver to")
-    return jsonify(out)
+    as_user = _user_id({"user_id": body.get("as_user")}, required=False)
+    return jsonify(platform().account_link(token, nonce, result, as_user,
+                                           bool(body.get("deliver", True))))
 
 
 @bp.post("/webhook-endpoint")

@@ -101,11 +101,17 @@ def make_account_link_event(
     redelivery: bool = False,
     event_id: str | None = None,
 ) -> dict[str, Any]:
-    """An accountLink event; ``user_id=None`` gives the source-less shape of a failed link."""
+    """An accountLink event. A failed one has no ``source`` and no ``replyToken``, whatever
+    ``user_id`` says: "The `source` property won't be included in the account link event if
+    linking the account has failed", and the replyToken "won't be included if linking the
+    account has failed" (Messaging API reference, "Account link event")."""
     if result not in ("ok", "failed"):
         raise ValueError("result must be 'ok' or 'failed'")
-    event = _base("accountLink", user_id, timestamp_ms, redelivery, event_id, "active")
-    event["replyToken"] = new_reply_token()
+    ok = result == "ok"
+    event = _base("accountLink", user_id if ok else None, timestamp_ms, redelivery, event_id,
+                  "active")
+    if ok:
+        event["replyToken"] = new_reply_token()
     event["link"] = {"result": result, "nonce": nonce}
     return event
 

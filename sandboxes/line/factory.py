@@ -8,13 +8,13 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import controls, routes
+from . import controls, dialog, routes
 from .config import LineSandboxConfig
 from .platform import Platform
 from .responses import EXTENSION_KEY, error
 from .state import SandboxState
 
-_UNLOGGED_PREFIXES = ("/sandbox/", "/healthz")
+_UNLOGGED_PREFIXES = ("/sandbox/", "/healthz", "/dialog/")
 
 
 def create_line_sandbox_app(config: LineSandboxConfig | None = None) -> Flask:
@@ -25,6 +25,7 @@ def create_line_sandbox_app(config: LineSandboxConfig | None = None) -> Flask:
     app.extensions[EXTENSION_KEY] = {"state": state, "platform": Platform(state)}
     app.register_blueprint(routes.bp)
     app.register_blueprint(controls.bp)
+    app.register_blueprint(dialog.bp)
 
     @app.before_request
     def _assign_request_id() -> None:

@@ -187,17 +187,29 @@ class Platform:
         self,
         token: str,
         nonce: str,
-        result: str,
-        channel_id: str | None = None,
+        result: str = "ok",
+        as_user: str | None = None,
         deliver: bool = True,
     ) -> dict[str, Any]:
-        """The user finishes LINE's account-link page; unusable tokens give a source-less fail."""
-        record = self.state.use_link_token(token)
+        """The person on LINE's account-link page (``as_user``, the LINE user logged in on the
+        device; None: the token's own user) finishes it with ``nonce``.
+
+        Returns ``{"event", "delivery", "page"}``; ``event`` is None when nothing was sent.
+        """
+        # "If the link token has expired or has already been used, no webhook event will be
+        # sent and the user will be shown an error." (Messaging API reference, "Account link
+        # event"); an unknown token is the same to the user.
+        problem = self.state.link_token_problem(token)
+        record = None if problem else self.state.use_link_token(token)
         if record is None:
-            known = self.state.link_token(token)
-            channel = self.state.channel(channel_id or (known or {}).get("channelId"))
-            event = make_account_link_event(None, nonce, "failed")
-        else:
-            channel = self.state.channel(record["channelId"])
-            event = make_account_link_event(record["userId"], nonce, result)
-        return self._send(channel, event, deliver, redeliver=False)
+            return {"event": None, "delivery": None,
+                    "page": f"error: this link token is {problem or 'used'}"}
+        channel = self.state.channel(record["channelId"])
+        # "failed: Indicates linking the account failed for any reason, such as due to a user
+        # impersonation." (same page, link.result): someone other than the token's user.
+        impersonated = as_user is not None and as_user != record["userId"]
+        outcome = "failed" if impersonated or result != "ok" else "ok"
+        event = make_account_link_event(record["userId"], nonce, outcome)
+        out = self._send(channel, event, deliver, redeliver=False)
+        out["page"] = "linked" if outcome == "ok" else "failed"
+        return out

@@ -178,14 +178,34 @@ class SandboxState:
             self._link_tokens[token] = record
         return dict(record)
 
+    def link_token_problem(self, token: str) -> str | None:
+        """Why LINE's page would refuse this token now ("unknown", "used", "expired"), or None.
+
+        Link tokens are "valid for 10 minutes and can only be used once" (Messaging API
+        reference, "Issue link token"; line-openapi messaging-api.yml, IssueLinkTokenResponse).
+        """
+        with self._lock:
+            return self._problem(self._link_tokens.get(token))
+
     def use_link_token(self, token: str) -> dict[str, Any] | None:
         """Consume a token: the record when it was valid and unused, else None."""
         with self._lock:
             record = self._link_tokens.get(token)
-            if record is None or record["used"] or record["expiresAt"] < time.time():
+            if self._problem(record) is not None:
                 return None
+            assert record is not None
             record["used"] = True
             return dict(record)
+
+    @staticmethod
+    def _problem(record: dict[str, Any] | None) -> str | None:
+        if record is None:
+            return "unknown"
+        if record["used"]:
+            return "used"
+        if record["expiresAt"] < time.time():
+            return "expired"
+        return None
 
     def link_token(self, token: str) -> dict[str, Any] | None:
         """The raw record (valid or not), for choosing the channel of a failed link."""

@@ -13,6 +13,7 @@ the tests. Returns the Outcome; raises the error classes of core.errors.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from config import LineChannel
@@ -38,10 +39,16 @@ def apply_event(runtime: Runtime, channel_id: str, event: dict[str, Any]) -> Out
     kind = events.event_type(event)
     if kind == "accountLink":  # no follow state, no order check; may come without a source
         return apply_account_link(runtime, channel, event)
-    user_id = events.user_id(event)
-    if kind not in events.HANDLED_EVENT_TYPES or user_id is None:
-        log.info("event ignored", extra={"event_type": kind, "reason": "type or no userId"})
+    if kind not in events.HANDLED_EVENT_TYPES:
+        log.info("event ignored", extra={"event_type": kind[:32], "reason": "type"})
         return Outcome.IGNORED
+    # Checked again here, not only by the receiver: a message can come from elsewhere (a
+    # replayed dead letter, an older receiver), and the userId goes into LINE's URLs.
+    problem = events.event_problem(event, int(time.time() * 1000))
+    if problem:
+        log.warning("event refused: %s; nothing changed", problem)
+        return Outcome.INVALID
+    user_id = events.user_id(event) or ""
     event_id = events.event_id(event)
     with runtime.state.user_lock(channel_id, user_id) as lock:
         # Read under the lock: no other event of this user can change it until we finish.

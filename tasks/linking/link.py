@@ -25,7 +25,7 @@ from core.capillary.documents import identifier_value, identifiers
 from core.errors import IdentityConflictError, InvalidInputError, MergedAwayError
 from core.line import events
 from core.link_request import LinkRequest
-from core.store.link_nonces import NonceStore
+from core.store.link_sessions import LinkSessionStore
 from core.store.state import UserLock
 from tasks.customers import (
     Identity,
@@ -50,15 +50,15 @@ _SHARED_IDENTIFIERS = ("mobile", "email", "externalId")
 def apply_link(runtime: Runtime, channel_id: str, request: LinkRequest) -> Outcome:
     """Link once per link id, under the user's lock (the same lock their follow events take)."""
     channel = runtime.channel(channel_id)
-    link_id = request.link_id(channel_id)
+    link_id = request.link_id(channel)
     with runtime.state.user_lock(channel_id, request.line_user_id) as lock:
         previous = runtime.state.outcome_of(link_id)
         if previous is not None:
-            _note_on_nonce(runtime, request, previous)
+            _note_on_session(runtime, request, previous)
             return Outcome.DUPLICATE
         outcome = link_customer(runtime, channel, request, lock)
         runtime.state.mark_event(link_id, outcome)
-    _note_on_nonce(runtime, request, outcome)
+    _note_on_session(runtime, request, outcome)
     return outcome
 
 
@@ -245,7 +245,7 @@ def _carry_subscription(runtime: Runtime, channel: LineChannel, customer_id: int
                                                  "subscription": wanted})
 
 
-def _note_on_nonce(runtime: Runtime, request: LinkRequest, outcome: str) -> None:
-    if request.nonce:
-        NonceStore(runtime.redis, runtime.settings.link_nonce_ttl_seconds).record_outcome(
-            request.nonce, outcome)
+def _note_on_session(runtime: Runtime, request: LinkRequest, outcome: str) -> None:
+    if request.session:
+        LinkSessionStore(runtime.redis, runtime.settings.link_nonce_ttl_seconds).record_outcome(
+            request.session, outcome)

@@ -118,21 +118,19 @@ def test_link_api_moves_the_line_profile_onto_the_mobile_customer(stack):
 
 
 def issue_and_bind(stack: Stack, user: str, mobile: str) -> tuple[str, str, str]:
-    """(nonce, link page URL, LINE link token) after the brand's login step bound the mobile."""
+    """(session, nonce, LINE link token) after the brand's login bound the mobile."""
     issued = api(stack, "POST", "/api/v1/link-tokens",
                  {"channel": CHANNEL_ID, "line_user_id": user})
     assert issued.status_code == 201, issued.text
-    nonce, page = issued.json()["nonce"], issued.json()["link_page_url"]
+    session, page = issued.json()["session"], issued.json()["link_page_url"]
     waiting = requests.get(page, allow_redirects=False, timeout=5)
     assert waiting.status_code == 200 and "Sign in" in waiting.text
-    bound = api(stack, "POST", f"/api/v1/link-nonces/{nonce}/bind", {"mobile": mobile})
+    bound = api(stack, "POST", f"/api/v1/link-sessions/{session}/bind", {"mobile": mobile})
     assert bound.status_code == 200, bound.text
-    onward = requests.get(page, allow_redirects=False, timeout=5)
-    assert onward.status_code == 302
-    assert onward.headers["Location"] == bound.json()["account_link_url"]
-    query = parse_qs(urlparse(onward.headers["Location"]).query)
-    assert query["nonce"] == [nonce]
-    return nonce, page, query["linkToken"][0]
+    # The page's URL, forwarded or not, still sends nobody on to LINE.
+    assert requests.get(page, allow_redirects=False, timeout=5).status_code == 200
+    query = parse_qs(urlparse(bound.json()["account_link_url"]).query)
+    return session, query["nonce"][0], query["linkToken"][0]
 
 
 def finish_on_line(stack: Stack, link_token: str, nonce: str, result: str = "ok") -> dict:
@@ -143,15 +141,15 @@ def finish_on_line(stack: Stack, link_token: str, nonce: str, result: str = "ok"
     return response.json()["event"]
 
 
-def nonce_status(stack: Stack, nonce: str) -> dict:
-    return api(stack, "GET", f"/api/v1/link-nonces/{nonce}").json()
+def session_status(stack: Stack, session: str) -> dict:
+    return api(stack, "GET", f"/api/v1/link-sessions/{session}").json()
 
 
 def test_account_link_flow_through_line_attaches_the_user(stack):
     user, mobile = new_user_id(), new_mobile()
     customer_id = seed_instore(stack, mobile)
     line_only = follow_on_line(stack, user)
-    nonce, _, link_token = issue_and_bind(stack, user, mobile)
+    session, nonce, link_token = issue_and_bind(stack, user, mobile)
 
     event = finish_on_line(stack, link_token, nonce)
     assert event["type"] == "accountLink" and event["source"]["userId"] == user
@@ -160,28 +158,28 @@ def test_account_link_flow_through_line_attaches_the_user(stack):
                             message="linked through LINE's account link")
     assert stack.line_subscription(customer, SOURCE_ACCOUNT_ID) == "OPTIN"
     assert all(c["id"] != line_only["id"] for c in stack.customers_with(user))
-    status = wait_until(lambda: nonce_status(stack, nonce)["outcome"] == "linked" and
-                        nonce_status(stack, nonce), message="nonce marked linked")
+    status = wait_until(lambda: session_status(stack, session)["outcome"] == "linked" and
+                        session_status(stack, session), message="session marked linked")
     assert status["state"] == "claimed"
+    assert nonce not in worker_log(stack)  # the nonce is never logged
 
 
 def test_failed_link_or_unknown_nonce_changes_nothing(stack, redis_url):
     user, mobile = new_user_id(), new_mobile()
     customer_id = seed_instore(stack, mobile)
     line_only = follow_on_line(stack, user)
-    nonce, _, link_token = issue_and_bind(stack, user, mobile)
+    session, nonce, link_token = issue_and_bind(stack, user, mobile)
     before = len(stack.calls())
 
     finish_on_line(stack, link_token, nonce, result="failed")
-    wait_until(lambda: nonce_status(stack, nonce)["outcome"] == "link_failed",
+    wait_until(lambda: session_status(stack, session)["outcome"] == "link_failed",
                message="failed link recorded")
+    assert session_status(stack, session)["state"] == "failed"  # the nonce is burned
+    gone = api(stack, "POST", f"/api/v1/link-sessions/{session}/bind", {"mobile": mobile})
+    assert gone.status_code == 409
 
-    other_token = api(stack, "POST", "/api/v1/link-tokens",
-                      {"channel": CHANNEL_ID, "line_user_id": user}).json()["nonce"]
-    assert other_token  # a fresh, valid LINE link token, finished with a nonce nobody issued
-    token = parse_qs(urlparse(api(stack, "POST", f"/api/v1/link-nonces/{other_token}/bind",
-                                  {"mobile": mobile}).json()["account_link_url"]).query)
-    unknown = finish_on_line(stack, token["linkToken"][0], "nonce-linecap-never-issued-0000")
+    other, _, token = issue_and_bind(stack, user, mobile)  # a fresh, valid LINE link token
+    unknown = finish_on_line(stack, token, "nonce-linecap-never-issued-0000")
     outcomes = redis_client(database_url(redis_url, 9))
     wait_until(lambda: outcomes.get(f"linecap:event:{unknown['webhookEventId']}") ==
                "link_refused_unknown", message="unknown nonce recorded")
@@ -189,7 +187,18 @@ def test_failed_link_or_unknown_nonce_changes_nothing(stack, redis_url):
     assert writes_since(stack, before) == [], dump(writes_since(stack, before))
     assert [c["id"] for c in stack.customers_with(user)] == [line_only["id"]]
     assert [c["id"] for c in stack.customers_with(mobile)] == [customer_id]
-    assert nonce_status(stack, nonce)["state"] == "bound"
+    assert session_status(stack, other)["state"] == "bound"
+
+
+def test_a_used_link_token_sends_no_event(stack):
+    user, mobile = new_user_id(), new_mobile()
+    seed_instore(stack, mobile)
+    follow_on_line(stack, user)
+    session, nonce, link_token = issue_and_bind(stack, user, mobile)
+    finish_on_line(stack, link_token, nonce)
+    again = requests.post(f"{stack.line_url}/sandbox/account-link", timeout=10, json={
+        "link_token": link_token, "nonce": nonce}).json()
+    assert again["event"] is None and "used" in again["page"]
 
 
 def test_link_api_refuses_bad_input_with_a_clear_4xx(stack):

@@ -30,8 +30,12 @@ OWN_DB = 12
 TASK_LOGGERS = ("linecap.tasks", "linecap.apply", "linecap.customers")
 
 
+METRICS_KEY = "metrics-key-for-tests-0123456789"
+
+
 def scrape(url: str) -> dict[tuple[str, frozenset], float]:
-    response = requests.get(url, timeout=5)
+    """Prometheus's scrape, with the bearer key (the worker's own endpoint ignores it)."""
+    response = requests.get(url, timeout=5, headers={"Authorization": f"Bearer {METRICS_KEY}"})
     assert response.status_code == 200, response.text
     return {(sample.name, frozenset(sample.labels.items())): sample.value
             for family in text_string_to_metric_families(response.text)
@@ -93,8 +97,9 @@ def test_metrics_and_logs_of_a_running_system(fresh_stack, redis_url):
     url = database_url(redis_url, OWN_DB)
     redis = redis_client(url)
     redis.flushdb()
-    stack = fresh_stack(REDIS_URL=url)
+    stack = fresh_stack(REDIS_URL=url, LINECAP_METRICS_KEYS=METRICS_KEY)
     web = stack.start_web()
+    assert requests.get(stack.web_url + "/metrics", timeout=5).status_code == 401
 
     # The web alone: events wait in the queue, requests are counted by both gunicorn workers.
     events = [follow_event(new_user_id()) for _ in range(3)]

@@ -75,3 +75,33 @@ def test_refused_or_missing_actions_are_not_logged_as_done(client, redis, caplog
     assert client.delete("/ops/dead-letters/NOPE", headers=auth).status_code == 404
     assert client.delete("/ops/dead-letters", headers=auth).status_code == 400
     assert _audit_lines(caplog) == []
+
+
+@pytest.mark.parametrize("query", ["limit=abc", "offset=abc", "limit=0", "limit=-1",
+                                   "limit=1001", "offset=-5", "limit=²", "offset=١", "limit=1e3",
+                                   "limit=" + "9" * 40])
+def test_a_bad_page_query_is_400_with_a_message(client, redis, query):
+    _letters(redis, 3)
+    response = client.get(f"/ops/dead-letters?{query}",
+                          headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 400
+    name = query.split("=")[0]
+    assert name in response.get_json()["message"]
+
+
+def test_pages_of_dead_letters_stay_within_the_cap(client, redis):
+    _letters(redis, 5)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    page = client.get("/ops/dead-letters?limit=2&offset=1", headers=auth).get_json()
+    assert page["count"] == 5 and len(page["dead_letters"]) == 2
+    assert len(client.get("/ops/dead-letters", headers=auth).get_json()["dead_letters"]) == 5
+
+
+def test_dead_letters_expire_and_leave_the_index(redis):
+    import time
+
+    store = DeadLetterStore(redis, ttl_seconds=86400)
+    [live] = _letters(redis, 1)
+    assert 0 < redis.ttl(f"linecap:dlq:{live}") <= 30 * 24 * 3600  # the default retention
+    redis.zadd("linecap:dlq:index", {"OLD": time.time() - 2 * 86400})
+    assert store.count() == 1 and store.ids() == [live]

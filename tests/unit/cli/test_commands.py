@@ -23,6 +23,7 @@ from core.validation import line_user_id_problem, mobile_problem, normalise_mobi
 from tasks.imports.rows import import_task_id
 from tests.helpers import (
     ACCESS_TOKEN,
+    CHANNEL,
     CHANNEL_ID,
     CHANNEL_SECRET,
     base_env,
@@ -162,7 +163,7 @@ def test_register_rejects_a_bad_mobile_with_a_clear_message(env, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["register", "--mobile", "12ab", "--line-user", new_user_id()])
     assert exited.value.code == 2
-    assert "argument --mobile: mobile must be 8 to 15 digits with an optional leading + " \
+    assert "argument --mobile: mobile must be 8 to 15 digits (0-9) with an optional leading + " \
         "(e.g. 66812345678); got '12ab'" in capsys.readouterr().err
 
 
@@ -304,13 +305,18 @@ def test_a_clean_file_removes_a_stale_errors_file(env, tmp_path):
 
 
 # -- import: enqueueing ------------------------------------------------------------------
-def test_import_task_ids_are_deterministic_per_channel_and_row():
+def test_import_task_ids_are_deterministic_per_channel_and_row_and_keyed():
+    from dataclasses import replace
+
     user = new_user_id()
-    first = import_task_id(CHANNEL_ID, "66812345678", user)
-    assert first == import_task_id(CHANNEL_ID, "66812345678", user)
-    assert first != import_task_id("1650000002", "66812345678", user)
-    assert first != import_task_id(CHANNEL_ID, "66812345679", user)
-    assert first.startswith("import-")
+    first = import_task_id(CHANNEL, "66812345678", user)
+    assert first == import_task_id(CHANNEL, "66812345678", user)
+    assert first != import_task_id(replace(CHANNEL, channel_id="1650000002"), "66812345678", user)
+    assert first != import_task_id(CHANNEL, "66812345679", user)
+    # Keyed by the channel secret: without it, trying every mobile finds nothing.
+    assert first != import_task_id(replace(CHANNEL, channel_secret="another-secret-0000"),
+                                   "66812345678", user)
+    assert first.startswith("import-") and "66812345678" not in first
 
 
 def test_import_enqueues_valid_rows_and_remembers_identities(redis, celery, tmp_path, capsys):
@@ -319,9 +325,9 @@ def test_import_enqueues_valid_rows_and_remembers_identities(redis, celery, tmp_
         ["+66800000001", users[0], "Ann"], ["66800000002", users[1], ""], ["bad", users[2], ""]])
     assert main(["import", str(path), "--no-wait"]) == 1  # one invalid row
     assert [(m["name"], m["queue"], m["task_id"], m["retry"]) for m in celery.sent] == [
-        ("linecap.import_user", "imports", import_task_id(CHANNEL_ID, "66800000001", users[0]),
+        ("linecap.import_user", "imports", import_task_id(CHANNEL, "66800000001", users[0]),
          False),
-        ("linecap.import_user", "imports", import_task_id(CHANNEL_ID, "66800000002", users[1]),
+        ("linecap.import_user", "imports", import_task_id(CHANNEL, "66800000002", users[1]),
          False),
     ]
     assert celery.sent[0]["kwargs"] == {"channel_id": CHANNEL_ID, "event": {
@@ -337,9 +343,9 @@ def test_import_again_skips_rows_already_done(redis, celery, tmp_path, capsys):
     users = [new_user_id() for _ in range(2)]
     path = write_csv(tmp_path / "users.csv", [
         ["66800000001", users[0], ""], ["66800000002", users[1], ""]])
-    ImportMarkers(redis).record(import_task_id(CHANNEL_ID, "66800000001", users[0]),
+    ImportMarkers(redis).record(import_task_id(CHANNEL, "66800000001", users[0]),
                                 Outcome.REGISTERED)
-    ImportMarkers(redis).record(import_task_id(CHANNEL_ID, "66800000002", users[1]), "failed")
+    ImportMarkers(redis).record(import_task_id(CHANNEL, "66800000002", users[1]), "failed")
     main(["import", str(path), "--no-wait"])
     assert [m["kwargs"]["event"]["line_user_id"] for m in celery.sent] == [users[1]]
     assert summary(capsys.readouterr().out)["done before"] == "1"
@@ -477,7 +483,8 @@ def test_dlq_replay_publishes_to_the_letters_own_task_then_removes_it(redis, cel
                             "queue": "imports", "retry": True, "kwargs": {
                                 "channel_id": CHANNEL_ID,
                                 "event": {"mobile": "66800000001",
-                                          "line_user_id": "U" + "1" * 32}}}]
+                                          "line_user_id": "U" + "1" * 32}},
+                            "kwargsrepr": f"channel {CHANNEL_ID} (payload not shown)"}]
     assert store.ids() == ["EVENT-1"]
     assert main(["dlq", "replay", "--all"]) == 0
     assert (celery.sent[-1]["name"], celery.sent[-1]["queue"]) == \

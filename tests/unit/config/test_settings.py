@@ -109,13 +109,14 @@ def test_every_variable_the_product_reads_is_declared_once():
 
     from config.settings import LocalStackSettings, Settings
 
-    root = Path(__file__).resolve().parents[4]
+    root = Path(__file__).resolve().parents[3]
     declared = {spec.metadata["env"] for cls in (Settings, LocalStackSettings)
                 for spec in dataclasses.fields(cls) if "env" in spec.metadata}
     composite = {"REDIS_URL", "CAPILLARY_BASE_URL", "CAPILLARY_USERNAME", "CAPILLARY_PASSWORD",
                  "CAPILLARY_OAUTH_KEY", "CAPILLARY_OAUTH_SECRET", "LINE_CHANNELS",
                  "LINE_CHANNEL_ID", "LINE_CHANNEL_NAME", "LINE_CHANNEL_SECRET",
-                 "LINE_CHANNEL_ACCESS_TOKEN", "LINE_SOURCE_ACCOUNT_ID"}
+                 "LINE_CHANNEL_ACCESS_TOKEN", "LINE_SOURCE_ACCOUNT_ID",
+                 "LINE_CHANNEL_PREVIOUS_SECRET"}
     not_ours = {"PROMETHEUS_MULTIPROC_DIR",  # prometheus_client's own
                 "LINECAP_METRICS_DIR_OWNER",  # core.metrics' note to its own children
                 "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",  # requests' conventions
@@ -133,3 +134,25 @@ def test_every_variable_the_product_reads_is_declared_once():
                     read.add(node.args[0].value)
     assert read - declared - composite - not_ours == set()
     assert declared.isdisjoint(composite)
+
+
+def test_the_worker_metrics_endpoint_listens_on_loopback_unless_asked(monkeypatch):
+    import workers.signals as signals
+
+    settings = load_settings(base_env())
+    assert settings.worker_metrics_host == "127.0.0.1"
+    served = []
+    monkeypatch.setattr(signals, "start_http_server",
+                        lambda port, addr, registry: served.append((port, addr)))
+    signals.start_worker_metrics_server(settings)
+    signals.start_worker_metrics_server(
+        load_settings(base_env(LINECAP_WORKER_METRICS_HOST="0.0.0.0")))
+    assert served == [(9808, "127.0.0.1"), (9808, "0.0.0.0")]
+
+
+def test_linecap_up_keeps_the_worker_metrics_on_loopback(tmp_path):
+    from cli.localstack.stack import plan_stack
+
+    plan = plan_stack({}, tmp_path)
+    [(_, _, worker_env)] = [child for child in plan.children if child[0] == "worker"]
+    assert load_settings(worker_env).worker_metrics_host == "127.0.0.1"

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import fakeredis
@@ -138,7 +139,10 @@ def test_redis_state_is_read_at_scrape_time():
     client.rpush("line-events", "a", "b")
     client.rpush("line-events\x06\x166", "prioritised")
     client.rpush("imports", "x")
-    client.zadd(DEAD_LETTER_INDEX, {"event-1": 1, "event-2": 2})
+    now = time.time()
+    # The third is older than the dead letters' retention: its entry has expired.
+    client.zadd(DEAD_LETTER_INDEX, {"event-1": now - 1, "event-2": now,
+                                    "event-3": now - 31 * 24 * 3600})
     registry = CollectorRegistry()
     registry.register(RedisStateCollector(client))
     assert registry.get_sample_value("linecap_redis_up") == 1
@@ -181,10 +185,13 @@ class NullPublisher:
         pass
 
 
+METRICS_KEY = "metrics-key-0123456789abcdef"
+
+
 def web_sample(client, name: str, **labels: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_KEY}"})
     assert response.status_code == 200
     for family in text_string_to_metric_families(response.get_data(as_text=True)):
         for s in family.samples:
@@ -194,7 +201,8 @@ def web_sample(client, name: str, **labels: str) -> float:
 
 
 def test_web_metrics_count_webhook_outcomes_including_too_large():
-    settings = dataclasses.replace(make_settings(), webhook_max_body_bytes=2048)
+    settings = dataclasses.replace(make_settings(LINECAP_METRICS_KEYS=METRICS_KEY),
+                                   webhook_max_body_bytes=2048)
     redis_client = fakeredis.FakeRedis(decode_responses=True)
     redis_client.rpush("linking", "waiting")
     client = create_app(settings, publisher=NullPublisher(), redis_client=redis_client,

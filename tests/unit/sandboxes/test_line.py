@@ -278,11 +278,15 @@ def test_followers_forbidden_for_unverified_account(sandbox):
 # -- link tokens and account link ------------------------------------------------------------
 
 
+def issue_token(client, user_id: str) -> str:
+    response = client.post(f"/v2/bot/user/{user_id}/linkToken", headers=AUTH)
+    assert response.status_code == 200
+    return response.get_json()["linkToken"]
+
+
 def test_link_token_is_recorded_and_account_link_delivers(sandbox, receiver):
     user_id = follow(sandbox)["event"]["source"]["userId"]
-    response = sandbox.post(f"/v2/bot/user/{user_id}/linkToken", headers=AUTH)
-    assert response.status_code == 200
-    token = response.get_json()["linkToken"]
+    token = issue_token(sandbox, user_id)
     assert re.fullmatch(r"[A-Za-z0-9]{32}", token)
 
     records = sandbox.get("/sandbox/state").get_json()["linkTokens"]
@@ -298,17 +302,62 @@ def test_link_token_is_recorded_and_account_link_delivers(sandbox, receiver):
     linked = sandbox.post(
         "/sandbox/account-link", json={"link_token": token, "nonce": "n-123", "result": "ok"}
     ).get_json()
-    assert linked["delivery"]["status"] == 200
+    assert linked["delivery"]["status"] == 200 and linked["page"] == "linked"
     event = receiver.only_body()["events"][0]
     assert event["type"] == "accountLink"
     assert event["link"] == {"result": "ok", "nonce": "n-123"}
     assert event["source"] == {"type": "user", "userId": user_id}
+    assert re.fullmatch(r"[0-9a-f]{32}", event["replyToken"])
 
-    # a used (or unknown) token gives a failed link with no source
-    again = sandbox.post("/sandbox/account-link", json={"link_token": token, "nonce": "n-2"})
-    failed = again.get_json()["event"]
-    assert failed["link"] == {"result": "failed", "nonce": "n-2"}
-    assert "source" not in failed
+
+def test_a_used_unknown_or_expired_link_token_sends_no_event(receiver):
+    app = create_line_sandbox_app(LineSandboxConfig(channels=[CHANNEL],
+                                                    link_token_ttl_seconds=1))
+    client = app.test_client()
+    set_endpoint(client, receiver.url)
+    user_id = follow(client)["event"]["source"]["userId"]
+    used = issue_token(client, user_id)
+    assert client.post("/sandbox/account-link",
+                       json={"link_token": used, "nonce": "n-1"}).get_json()["page"] == "linked"
+    expired = issue_token(client, user_id)
+    time.sleep(1.1)
+    for token, why in ((used, "used"), ("no-such-token", "unknown"), (expired, "expired")):
+        out = client.post("/sandbox/account-link", json={"link_token": token, "nonce": "n-2"})
+        assert out.get_json() == {"event": None, "delivery": None,
+                                  "page": f"error: this link token is {why}"}
+    assert len(receiver.requests) == 1  # only the first, valid use reached the bot
+
+
+@pytest.mark.parametrize("how", ["failed", "impersonated"])
+def test_a_failed_link_has_no_source_and_no_reply_token(sandbox, receiver, how):
+    set_endpoint(sandbox, receiver.url)
+    user_id = follow(sandbox)["event"]["source"]["userId"]
+    body = {"link_token": issue_token(sandbox, user_id), "nonce": "n-3"}
+    body.update({"result": "failed"} if how == "failed" else {"as_user": new_user_id()})
+    out = sandbox.post("/sandbox/account-link", json=body).get_json()
+    assert out["page"] == "failed"
+    event = receiver.only_body()["events"][0]
+    assert event["link"] == {"result": "failed", "nonce": "n-3"}
+    assert "source" not in event and "replyToken" not in event
+    again = sandbox.post("/sandbox/account-link", json=body).get_json()
+    assert again["event"] is None  # the token was used up by the failed attempt
+
+
+def test_account_link_dialog_in_a_browser(sandbox, receiver):
+    """The page the brand redirects to: LINE's user is the one logged in on the device."""
+    set_endpoint(sandbox, receiver.url)
+    user_id = follow(sandbox)["event"]["source"]["userId"]
+    token = issue_token(sandbox, user_id)
+    query = f"linkToken={token}&nonce=n-4"
+    assert sandbox.get(f"/dialog/bot/accountLink?{query}").status_code == 401  # not logged in
+    assert sandbox.get(f"/sandbox/browser-login?user_id={user_id}").status_code == 200
+    page = sandbox.get(f"/dialog/bot/accountLink?{query}")
+    assert page.status_code == 200 and b'id="link"' in page.data
+    done = sandbox.post("/dialog/bot/accountLink", data={"linkToken": token, "nonce": "n-4"})
+    assert b"Accounts linked" in done.data
+    assert receiver.only_body()["events"][0]["link"] == {"result": "ok", "nonce": "n-4"}
+    again = sandbox.get(f"/dialog/bot/accountLink?{query}")
+    assert again.status_code == 400 and b"used" in again.data
 
 
 # -- webhook endpoint ------------------------------------------------------------------------
@@ -626,8 +675,9 @@ def test_event_builders_shapes():
     assert unfollow["type"] == "unfollow" and "replyToken" not in unfollow
     assert ULID_RE.match(unfollow["webhookEventId"])
 
-    link = make_account_link_event(None, "nonce", "failed")
-    assert link["link"] == {"result": "failed", "nonce": "nonce"} and "source" not in link
+    link = make_account_link_event(user_id, "nonce", "failed")
+    assert link["link"] == {"result": "failed", "nonce": "nonce"}
+    assert "source" not in link and "replyToken" not in link
     with pytest.raises(ValueError):
         make_account_link_event(user_id, "nonce", "maybe")
 

@@ -74,3 +74,30 @@ def test_tasks_that_are_not_events_are_not_counted_as_events(make_runtime):
     assert sample("linecap_events_finished_total", outcome="linked", type="other",
                   channel=CHANNEL_ID) == before
     assert sample("linecap_tasks_in_progress", task=LINK_TASK) == 0
+
+
+def test_a_retried_message_shows_no_personal_data_in_flower(monkeypatch):
+    """Celery copies a retry's kwargs into a new message; without a kwargsrepr it would show
+    them (mobile, name) in Flower and in the worker's error lines."""
+    from tests.helpers import make_settings
+    from workers.celery_app import make_celery
+
+    app = make_celery(make_settings())
+    app.loader.import_default_modules()  # the task modules of `include`
+    sent = []
+    # Patched on the class: a shared task publishes through whichever app is current.
+    monkeypatch.setattr(type(app), "send_task", lambda self, *args, **options: sent.append(options))
+    task = app.tasks[LINK_TASK]
+    kwargs = {"channel_id": CHANNEL_ID, "event": {
+        "type": "link", "source": {"type": "user", "userId": new_user_id()},
+        "link": {"mobile": "66812345678", "name": "Somchai"}}}
+    task.push_request(id="link-1", kwargs=kwargs, delivery_info={}, retries=0,
+                      called_directly=False)
+    try:
+        with pytest.raises(Retry):
+            task.retry(countdown=1, kwargs=kwargs)
+    finally:
+        task.pop_request()
+    [options] = sent
+    assert options["kwargsrepr"] == f"channel {CHANNEL_ID} (payload not shown)"
+    assert "66812345678" not in str(options["kwargsrepr"])

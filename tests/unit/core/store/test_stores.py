@@ -8,7 +8,7 @@ import pytest
 from core.errors import ComeBackLater
 from core.store.dead_letters import DeadLetterStore
 from core.store.rate_budget import SharedRateLimiter
-from core.store.state import StateStore, UserRecord, UserView
+from core.store.state import Retention, StateStore, UserRecord, UserView
 from workers.replay import replay_all, replay_one
 
 
@@ -63,6 +63,40 @@ def test_parking_and_identity(client):
     assert store.unpark("c", "U1") is None
     store.remember_identity("U1", "66812345678", "Ann")
     assert store.identity_hint("U1") == {"mobile": "66812345678", "name": "Ann"}
+
+
+def test_every_per_user_record_expires_after_its_retention(client):
+    store = StateStore(client, 60, 60, 30, Retention(user_record=1000, identity=2000,
+                                                     parked=3000))
+    store.finish_event("E1", "applied", "c", "U1", 1000, "followed")
+    store.remember_identity("U1", "66812345678", "Ann")
+    store.park("c", "U2", {"type": "follow"})
+    store.cache_customer("c", "U1", 42)
+    assert 990 < client.ttl("linecap:user:c:U1") <= 1000
+    assert 1990 < client.ttl("linecap:identity:U1") <= 2000
+    assert 2990 < client.ttl("linecap:parked:c:U2") <= 3000
+    assert all(client.ttl(key) > 0 for key in client.keys("*")), {
+        key: client.ttl(key) for key in client.keys("*")}
+    store.remember_identity("U1", "66899999999")  # a new identity drops the old name
+    assert store.identity_hint("U1") == {"mobile": "66899999999"}
+
+
+def test_follows_parked_by_an_earlier_version_move_to_expiring_keys(client):
+    store = StateStore(client, 60, 60, 30, Retention(parked=3000))
+    client.hset("linecap:parked", mapping={"c:U1": '{"type": "follow"}', "c:U2": "{}"})
+    assert store.move_legacy_parked() == 2
+    assert store.parked() == {"c:U1": {"type": "follow"}, "c:U2": {}}
+    assert not client.exists("linecap:parked") and client.ttl("linecap:parked:c:U1") > 0
+    assert store.move_legacy_parked() == 0
+
+
+def test_retention_defaults_come_from_the_settings(client):
+    from tests.helpers import make_settings
+
+    settings = make_settings(LINECAP_USER_RECORD_TTL_SECONDS="86400",
+                             LINECAP_PARKED_TTL_SECONDS="172800")
+    assert Retention.from_settings(settings) == Retention(86400, 365 * 86400, 172800)
+    assert Retention() == Retention.from_settings(make_settings())
 
 
 def test_dead_letters_accumulate_attempts_per_event(client):

@@ -13,6 +13,7 @@ from tasks.events.apply import apply_event
 from tests.helpers import CHANNEL_ID, SOURCE_ACCOUNT_ID, follow_event, new_user_id
 
 MOBILE = "66812345670"
+T0 = 1_700_000_000_000  # LINE timestamps are milliseconds of the past
 
 
 @pytest.fixture
@@ -39,9 +40,9 @@ def subscription_writes(sandbox) -> list[dict]:
 
 def test_an_older_event_after_a_newer_one_is_stale(runtime, sandbox):
     user = new_user_id()
-    assert apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000)) == "applied"
+    assert apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 2000)) == "applied"
     assert apply_event(runtime, CHANNEL_ID,
-                       follow_event(user, timestamp=1000, kind="unfollow")) == "stale"
+                       follow_event(user, timestamp=T0 + 1000, kind="unfollow")) == "stale"
     [customer] = sandbox.customers()
     assert line_status(customer) == "OPTIN"
 
@@ -59,8 +60,8 @@ def test_an_unfollow_from_an_unknown_user_registers_and_opts_out(runtime, sandbo
 @pytest.mark.parametrize("order", [("follow", "unfollow"), ("unfollow", "follow")])
 def test_every_arrival_order_ends_the_same(runtime, sandbox, order):
     user = new_user_id()
-    events = {"follow": follow_event(user, timestamp=1000),
-              "unfollow": follow_event(user, timestamp=2000, kind="unfollow")}
+    events = {"follow": follow_event(user, timestamp=T0 + 1000),
+              "unfollow": follow_event(user, timestamp=T0 + 2000, kind="unfollow")}
     for kind in order:
         apply_event(runtime, CHANNEL_ID, events[kind])
     [customer] = sandbox.customers()
@@ -71,25 +72,25 @@ def test_every_arrival_order_ends_the_same(runtime, sandbox, order):
 def test_a_follow_from_an_opted_in_customer_writes_nothing(runtime, sandbox):
     """The lookup's status is nested under subscriptionInfo; read there, it saves the write."""
     user = new_user_id()
-    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=1000))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 1000))
     runtime.state.forget_customer(CHANNEL_ID, user)  # so the next event looks the user up
     before = len(subscription_writes(sandbox))
-    assert apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000)) == "applied"
+    assert apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 2000)) == "applied"
     assert len(subscription_writes(sandbox)) == before
 
 
 def test_a_known_cached_user_costs_one_call(runtime, sandbox):
     user = new_user_id()
-    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=1000))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 1000))
     before = len(sandbox.calls())
-    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000, kind="unfollow"))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 2000, kind="unfollow"))
     assert len(sandbox.calls()) - before == 1
 
 
 def test_a_cached_customer_merged_away_is_resolved_again_at_once(runtime, sandbox):
     """8069: forget the id, find the survivor, write there; no retry, no dead letter."""
     user, member_mobile = new_user_id(), "66800000077"
-    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=1000))
+    apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 1000))
     line_only = runtime.state.cached_customer(CHANNEL_ID, user)
     member = runtime.capillary.add_customer(
         {"source": "INSTORE", "identifiers": [{"type": "mobile", "value": member_mobile}]},
@@ -97,7 +98,7 @@ def test_a_cached_customer_merged_away_is_resolved_again_at_once(runtime, sandbo
     runtime.capillary.change_identifier(line_only, "LINE", SOURCE_ACCOUNT_ID,
                                         add=[{"type": "mobile", "value": member_mobile}])
     assert apply_event(runtime, CHANNEL_ID,
-                       follow_event(user, timestamp=2000, kind="unfollow")) == "applied"
+                       follow_event(user, timestamp=T0 + 2000, kind="unfollow")) == "applied"
     assert runtime.state.cached_customer(CHANNEL_ID, user) == member
     survivor = next(c for c in sandbox.customers() if c["id"] == member)
     assert line_status(survivor) == "OPTOUT"
@@ -106,11 +107,11 @@ def test_a_cached_customer_merged_away_is_resolved_again_at_once(runtime, sandbo
 def test_the_park_strategy_keeps_the_latest_event_until_a_mobile_arrives(runtime, sandbox):
     runtime.settings = replace(runtime.settings, unknown_user_strategy="park")
     user = new_user_id()
-    assert apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=2000)) == "parked"
+    assert apply_event(runtime, CHANNEL_ID, follow_event(user, timestamp=T0 + 2000)) == "parked"
     assert apply_event(runtime, CHANNEL_ID,
-                       follow_event(user, timestamp=1000, kind="unfollow")) == "stale"
+                       follow_event(user, timestamp=T0 + 1000, kind="unfollow")) == "stale"
     assert apply_event(runtime, CHANNEL_ID,
-                       follow_event(user, timestamp=3000, kind="unfollow")) == "parked"
+                       follow_event(user, timestamp=T0 + 3000, kind="unfollow")) == "parked"
     assert runtime.state.parked_event(CHANNEL_ID, user)["type"] == "unfollow"
     assert sandbox.customers() == []
     # A mobile arrives (CLI register / import / link) and the parked event is sent again.
@@ -145,11 +146,11 @@ def test_a_strict_org_registers_a_user_whose_mobile_is_known(strict, sandbox):
 def test_lookups_by_line_id_refused_fall_back_to_the_external_id_once(strict, sandbox):
     user = new_user_id()
     strict.state.remember_identity(user, MOBILE)
-    apply_event(strict, CHANNEL_ID, follow_event(user, timestamp=1000))
+    apply_event(strict, CHANNEL_ID, follow_event(user, timestamp=T0 + 1000))
     refused = [c for c in sandbox.calls() if c["query"].get("identifierName") == "line"]
     assert len(refused) == 1 and refused[0]["status"] == 400, "asked once, then remembered"
     strict.state.forget_customer(CHANNEL_ID, user)
-    apply_event(strict, CHANNEL_ID, follow_event(user, timestamp=2000, kind="unfollow"))
+    apply_event(strict, CHANNEL_ID, follow_event(user, timestamp=T0 + 2000, kind="unfollow"))
     assert len([c for c in sandbox.calls() if c["query"].get("identifierName") == "line"]) == 1
     assert line_status(sandbox.customers()[0]) == "OPTOUT"
 

@@ -10,6 +10,8 @@ import pytest
 from tasks.events.entry import process_event
 from tests.helpers import CHANNEL_ID, follow_event, new_user_id
 
+T0 = 1_700_000_000_000  # LINE timestamps are milliseconds of the past
+
 
 class Retried(Exception):
     def __init__(self, countdown, kwargs):

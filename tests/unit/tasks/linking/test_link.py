@@ -7,12 +7,12 @@ import pytest
 
 from core.errors import IdentityConflictError, InvalidInputError
 from core.link_request import LinkRequest
-from core.store.link_nonces import CLAIMED, NonceStore
+from core.store.link_sessions import CLAIMED, FAILED, LinkSessionStore
 from tasks.events.apply import apply_event
 from tasks.linking import account_link
 from tasks.linking.entry import link_customer
 from tasks.linking.link import apply_link
-from tests.helpers import CHANNEL_ID, SOURCE_ACCOUNT_ID, follow_event, new_user_id
+from tests.helpers import CHANNEL, CHANNEL_ID, SOURCE_ACCOUNT_ID, follow_event, new_user_id
 from workers.outcomes import Outcome
 from workers.registry import LINK_TASK, LINKING_QUEUE
 from workers.replay import replay_one
@@ -84,7 +84,7 @@ def test_the_same_link_twice_and_a_rerun_after_a_crash_change_nothing(runtime, s
     before = len(sandbox.calls())
     assert apply_link(runtime, CHANNEL_ID, request) == Outcome.DUPLICATE
     assert len(sandbox.calls()) == before
-    runtime.state.client.delete(f"linecap:event:{request.link_id(CHANNEL_ID)}")  # lost the outcome
+    runtime.state.client.delete(f"linecap:event:{request.link_id(CHANNEL)}")  # lost the outcome
     assert apply_link(runtime, CHANNEL_ID, request) == Outcome.ALREADY_LINKED
     assert writes(sandbox, before) == []
     assert len(holders(sandbox, user)) == 1
@@ -175,7 +175,7 @@ def test_a_failed_link_task_is_dead_lettered_and_replayed_to_the_linking_queue(r
     seed_instore(runtime, second)
     request = LinkRequest(user, mobile=second)
     assert link_customer(CHANNEL_ID, event=request.to_event()) == "dead_lettered"
-    letter = runtime.dead_letters.get(request.link_id(CHANNEL_ID))
+    letter = runtime.dead_letters.get(request.link_id(CHANNEL))
     assert (letter.task, letter.error_class) == (LINK_TASK, "identity_conflict")
 
     class Recording:
@@ -188,7 +188,7 @@ def test_a_failed_link_task_is_dead_lettered_and_replayed_to_the_linking_queue(r
     celery = Recording()
     assert replay_one(runtime.dead_letters, celery, letter.event_id)
     assert celery.sent == [(LINK_TASK, {"channel_id": CHANNEL_ID, "event": request.to_event()},
-                            request.link_id(CHANNEL_ID), LINKING_QUEUE)]
+                            request.link_id(CHANNEL), LINKING_QUEUE)]
 
 
 # -- the accountLink event ---------------------------------------------------------------------
@@ -202,53 +202,88 @@ def account_link_event(user: str | None, nonce: str, result: str = "ok") -> dict
 def published(monkeypatch):
     sent: list[tuple[str, LinkRequest]] = []
 
-    def publish(channel_id, request):
-        sent.append((channel_id, request))
-        return request.link_id(channel_id)
+    def publish(channel, request):
+        sent.append((channel.channel_id, request))
+        return request.link_id(channel)
 
     monkeypatch.setattr(account_link, "publish_link", publish)
     return sent
 
 
-def bound_nonce(runtime: Runtime, user: str, mobile: str) -> str:
-    store = NonceStore(runtime.redis, 600)
-    nonce = store.issue(CHANNEL_ID, user, "token").nonce
-    store.bind(nonce, mobile=mobile, name="Somchai")
-    return nonce
+def sessions(runtime: Runtime) -> LinkSessionStore:
+    return LinkSessionStore(runtime.redis, 600)
 
 
-def test_account_link_ok_claims_the_nonce_and_queues_the_link(runtime, published):
+def bound_session(runtime: Runtime, user: str, mobile: str) -> tuple[str, str]:
+    """(session id, nonce) as the brand's login leaves them."""
+    session = sessions(runtime).issue(CHANNEL_ID, user, "token").session_id
+    binding = sessions(runtime).bind(session, mobile=mobile, name="Somchai")
+    return session, binding.nonce
+
+
+def test_account_link_ok_claims_the_session_and_queues_the_link(runtime, published):
     user, mobile = new_user_id(), new_mobile()
-    nonce = bound_nonce(runtime, user, mobile)
+    session, nonce = bound_session(runtime, user, mobile)
     event = account_link_event(user, nonce)
     assert apply_event(runtime, CHANNEL_ID, event) == "link_queued"
     assert published == [(CHANNEL_ID, LinkRequest(user, mobile=mobile, name="Somchai",
-                                                  nonce=nonce))]
-    assert NonceStore(runtime.redis, 600).get(nonce).state == CLAIMED
+                                                  session=session))]
+    assert nonce not in str(published[0][1].to_event())  # the nonce never travels further
+    assert sessions(runtime).get(session).state == CLAIMED
     assert apply_event(runtime, CHANNEL_ID, event) == "duplicate"
     again = account_link_event(user, nonce)  # another event with the same nonce
     assert apply_event(runtime, CHANNEL_ID, again) == "link_refused_used"
     assert len(published) == 1
 
 
-@pytest.mark.parametrize("case", ["failed", "sourceless", "unknown", "unbound", "other_user"])
+@pytest.mark.parametrize("case", ["failed", "unknown", "replaced", "other_user"])
 def test_account_link_that_cannot_be_trusted_changes_nothing(runtime, sandbox, published, case):
     user, mobile = new_user_id(), new_mobile()
-    nonce = bound_nonce(runtime, user, mobile)
-    if case == "unbound":
-        nonce = NonceStore(runtime.redis, 600).issue(CHANNEL_ID, user, "token").nonce
+    session, nonce = bound_session(runtime, user, mobile)
+    if case == "replaced":  # a second login bound the session again: the first nonce is void
+        sessions(runtime).bind(session, mobile=mobile)
     event = {
         "failed": lambda: account_link_event(user, nonce, "failed"),
-        "sourceless": lambda: account_link_event(None, nonce, "failed"),
         "unknown": lambda: account_link_event(user, "never-issued-nonce-00000"),
-        "unbound": lambda: account_link_event(user, nonce),
+        "replaced": lambda: account_link_event(user, nonce),
         "other_user": lambda: account_link_event(new_user_id(), nonce),
     }[case]()
     outcome = apply_event(runtime, CHANNEL_ID, event)
     assert outcome.startswith(("link_failed", "link_refused_"))
     assert published == [] and sandbox.calls() == []
     assert runtime.state.outcome_of(event["webhookEventId"]) == outcome
-    assert NonceStore(runtime.redis, 600).get(nonce).state != CLAIMED
+    assert sessions(runtime).get(session).state != CLAIMED
+
+
+@pytest.mark.parametrize("case", ["failed", "other_user"])
+def test_a_failed_or_foreign_event_burns_the_nonce(runtime, published, case):
+    """LINE sends `failed` for any failure, impersonation among them: the nonce must not work
+    afterwards, not even with a genuine `ok` event."""
+    user, mobile = new_user_id(), new_mobile()
+    session, nonce = bound_session(runtime, user, mobile)
+    first = account_link_event(user if case == "failed" else new_user_id(), nonce,
+                               "failed" if case == "failed" else "ok")
+    apply_event(runtime, CHANNEL_ID, first)
+    assert sessions(runtime).get(session).state == FAILED
+    assert apply_event(runtime, CHANNEL_ID, account_link_event(user, nonce)) == \
+        "link_refused_used"
+    assert published == []
+
+
+@pytest.mark.parametrize("field,value", [
+    ("source", {"type": "user", "userId": "../../v2/bot/info"}),
+    ("link", {"result": "ok", "nonce": "short"}),
+    ("link", {"result": "maybe", "nonce": "a-nonce-long-enough"}),
+    ("timestamp", float("nan")),
+])
+def test_an_account_link_event_with_bad_fields_is_refused_in_the_task(runtime, published,
+                                                                      field, value):
+    user, mobile = new_user_id(), new_mobile()
+    session, nonce = bound_session(runtime, user, mobile)
+    event = account_link_event(user, nonce)
+    event[field] = value
+    assert apply_event(runtime, CHANNEL_ID, event) == Outcome.INVALID
+    assert published == [] and sessions(runtime).get(session).state != CLAIMED
 
 
 def test_account_link_end_to_end_in_process(runtime, sandbox, monkeypatch):
@@ -256,8 +291,8 @@ def test_account_link_end_to_end_in_process(runtime, sandbox, monkeypatch):
     customer_id = seed_instore(runtime, mobile)
     follow(runtime, user)
     monkeypatch.setattr(account_link, "publish_link",
-                        lambda channel_id, request: apply_link(runtime, channel_id, request))
-    nonce = bound_nonce(runtime, user, mobile)
+                        lambda channel, request: apply_link(runtime, channel.channel_id, request))
+    session, nonce = bound_session(runtime, user, mobile)
     assert apply_event(runtime, CHANNEL_ID, account_link_event(user, nonce)) == "link_queued"
     assert [c["id"] for c in holders(sandbox, user)] == [customer_id]
-    assert NonceStore(runtime.redis, 600).get(nonce).outcome == Outcome.LINKED
+    assert sessions(runtime).get(session).outcome == Outcome.LINKED
