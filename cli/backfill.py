@@ -1,15 +1,18 @@
 """`linecap backfill-followers`: bring Capillary in line with who follows the account today.
 
-Each current follower becomes a synthetic follow event through the normal task, stamped now and
-with an id fixed per user and day: per-user ordering and dedup apply (a later real unfollow
-still wins, and a second run on the same day enqueues nothing new).
+Each current follower becomes a follow stamped now, with an id fixed per user and day, sent in
+batches to the bulk lane (tasks.events.backfill): per-user ordering and dedup apply (a later
+real unfollow still wins, and a second run on the same day enqueues nothing new), unknown
+followers are registered with Capillary's batch API, and live events keep their share of the
+budget.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator
 
 from cli import context
 from cli.output import NOT_OK, CliError, print_fields
@@ -17,12 +20,7 @@ from cli.progress import Progress
 from cli.validation import positive_int_arg
 from config import LineChannel
 from core.errors import ConfigurationError, CredentialsError, LinecapError
-from core.line import events
-from core.line.builders import user_event
-from core.store.rate_budget import BULK
-from core.validation import line_user_id_problem
-from workers.messages import send
-from workers.registry import PROCESS_EVENT_TASK
+from tasks.events.backfill import Queued, queue_followers
 
 MAX_PAGE_SIZE = 1000
 
@@ -31,53 +29,41 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "backfill-followers", help="sync every current LINE follower into Capillary",
         description="Page through LINE's followers list (verified or premium accounts only) "
-                    "and enqueue a follow event per follower through the normal event task, "
-                    "so each is registered if needed and opted in. Safe to run again.")
+                    "and enqueue a follow per follower, in batches on the bulk lane, so each is "
+                    "registered if needed and opted in. Safe to run again.")
     parser.add_argument("--channel", metavar="ID", help="channel id (default: the only one)")
     parser.add_argument("--limit", type=positive_int_arg, metavar="N",
                         help="stop after N followers (default: all)")
     parser.set_defaults(handler=run)
 
 
-def backfill_event(channel_id: str, user_id: str, now_ms: int) -> dict:
-    """A follow as LINE would send it, minus the replyToken nobody could use."""
-    day = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y%m%d")
-    return user_event("follow", user_id, timestamp_ms=now_ms,
-                      event_id=f"backfill-{channel_id}-{user_id}-{day}")
-
-
 def run(args: argparse.Namespace) -> int:
     config = context.settings()
     channel = context.pick_channel(config, args.channel)
     runtime = context.runtime(config)
-    counts = {"followers": 0, "enqueued": 0, "already synced today": 0, "malformed ids": 0}
+    queued = Queued()
     progress = Progress("followers")
     page_size = min(MAX_PAGE_SIZE, args.limit or MAX_PAGE_SIZE)
+    followers = runtime.line_api.follower_ids(channel, limit=page_size)
+    if args.limit:
+        followers = itertools.islice(followers, args.limit)
     try:
         with context.celery_app(config) as app:
-            for user_id in runtime.line_api.follower_ids(channel, limit=page_size):
-                if args.limit and counts["followers"] >= args.limit:
-                    break
-                counts["followers"] += 1
-                progress.update(counts["followers"])
-                if line_user_id_problem(user_id):
-                    counts["malformed ids"] += 1
-                    continue
-                event = backfill_event(channel.channel_id, user_id, int(time.time() * 1000))
-                event_id = events.event_id(event)
-                if runtime.state.outcome_of(event_id):
-                    counts["already synced today"] += 1
-                    continue
-                send(app, PROCESS_EVENT_TASK, {"channel_id": channel.channel_id,
-                                               "event": event}, event_id, lane=BULK)
-                counts["enqueued"] += 1
+            queue_followers(runtime, app, channel, _counted(followers, progress),
+                            int(time.time() * 1000), queued)
     except LinecapError as exc:
         progress.close()
-        print_fields(list(counts.items()))
+        print_fields(list(queued.counts.items()))
         raise _line_error(channel, exc) from None
     progress.close()
-    print_fields(list(counts.items()))
+    print_fields(list(queued.counts.items()))
     return 0
+
+
+def _counted(user_ids: Iterable[str], progress: Progress) -> Iterator[str]:
+    for count, user_id in enumerate(user_ids, 1):
+        progress.update(count)
+        yield user_id
 
 
 def _line_error(channel: LineChannel, exc: LinecapError) -> CliError:

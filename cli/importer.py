@@ -8,9 +8,12 @@ markers the task writes, and prints registered / already there / failed.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from celery import Celery
 
 from cli import context
 from cli.import_csv import ImportFile, read_import_file, write_errors
@@ -22,7 +25,7 @@ from core.store.import_markers import ImportMarkers
 from tasks.imports.rows import DONE_OUTCOMES, import_task_id
 from workers.messages import send
 from workers.outcomes import Outcome
-from workers.registry import IMPORT_TASK, IMPORTS_QUEUE
+from workers.registry import IMPORT_BATCH_TASK, IMPORTS_QUEUE
 from workers.runtime import Runtime
 
 POLL_SECONDS = 0.5
@@ -84,12 +87,14 @@ def run(args: argparse.Namespace) -> int:
 
 def enqueue_rows(runtime: Runtime, config: Settings, channel: LineChannel, parsed: ImportFile,
                  markers: ImportMarkers) -> ImportRun:
-    """Remember each identity and publish its task, unless an earlier run already did the row."""
+    """Remember each identity and publish the rows in batches (one batch registration call each
+    for INSTORE and LINE), unless an earlier run already did the row."""
     ids = [import_task_id(channel, row.mobile, row.line_user_id)
            for _, row in parsed.rows]
     earlier = markers.outcomes(ids)
     result = ImportRun()
     progress = Progress("enqueuing", len(ids))
+    batch: list[dict] = []
     with context.celery_app(config) as app:
         for done, (task_id, (_, row)) in enumerate(zip(ids, parsed.rows, strict=True), 1):
             if earlier[task_id] in DONE_OUTCOMES:
@@ -97,12 +102,20 @@ def enqueue_rows(runtime: Runtime, config: Settings, channel: LineChannel, parse
             else:
                 runtime.state.remember_identity(row.line_user_id, row.mobile, row.name)
                 markers.clear(task_id)  # a failure from an earlier run is being retried
-                send(app, IMPORT_TASK, {"channel_id": channel.channel_id,
-                                        "event": row.to_payload()}, task_id)
+                batch.append(row.to_payload())
                 result.enqueued.append(task_id)
+            if len(batch) >= config.batch_size or (batch and done == len(ids)):
+                _send_batch(app, channel, batch, result.enqueued[-len(batch):])
+                batch = []
             progress.update(done)
     progress.close()
     return result
+
+
+def _send_batch(app: Celery, channel: LineChannel, rows: list[dict], row_ids: list[str]) -> None:
+    digest = hashlib.sha256(",".join(row_ids).encode()).hexdigest()[:20]
+    send(app, IMPORT_BATCH_TASK, {"channel_id": channel.channel_id, "rows": rows},
+         f"import-batch-{digest}")
 
 
 def wait_for_rows(markers: ImportMarkers, result: ImportRun, stall_seconds: float) -> None:

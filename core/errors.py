@@ -61,6 +61,12 @@ class OrgRulesError(PermanentError):
     error_class = "org_rules"
 
 
+class BatchTooLargeError(InvalidInputError):
+    """A batch over the cluster's limit (1060): the caller sends smaller ones."""
+
+    error_class = "batch_too_large"
+
+
 class MergedAwayError(LinecapError):
     """The customer was merged into another (8069): forget the id and resolve again."""
 

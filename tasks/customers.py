@@ -12,7 +12,12 @@ from typing import Any
 
 from config import LineChannel
 from core.capillary import codes
-from core.capillary.client import Subscription, subscription_entries, subscription_status
+from core.capillary.client import (
+    AddResult,
+    Subscription,
+    subscription_entries,
+    subscription_status,
+)
 from core.errors import (
     AlreadyRegisteredError,
     ConfigurationError,
@@ -184,28 +189,18 @@ def register_known_mobile(runtime: Runtime, channel: LineChannel, user_id: str,
     return Outcome.ALREADY_THERE
 
 
-def _register_instore(runtime: Runtime, identity: Identity) -> tuple[int, str]:
-    """The INSTORE customer's id and loyalty type (the LINE profile must not convert it:
-    1046)."""
+def instore_profile(identity: Identity) -> dict[str, Any]:
+    """The INSTORE profile of a V2 add (single or batch)."""
     profile: dict[str, Any] = {"source": "INSTORE", "identifiers": identity.identifiers()}
     if identity.first_name:
         profile["firstName"] = identity.first_name
-    loyalty_type = runtime.settings.loyalty_type
-    try:
-        return runtime.capillary.add_customer(profile, loyalty_type).customer_id, loyalty_type
-    except AlreadyRegisteredError:
-        existing = runtime.capillary.lookup("INSTORE", identity.identifier_type,
-                                            identity.identifier_value)
-        if existing is None:
-            raise PermanentError("INSTORE says already registered but lookup finds no one") \
-                from None
-        info = existing.get("loyaltyInfo")
-        found = info.get("loyaltyType") if isinstance(info, dict) else None
-        return int(existing["id"]), str(found or loyalty_type)
+    return profile
 
 
-def _register_line(runtime: Runtime, channel: LineChannel, user_id: str, identity: Identity,
-                   loyalty_type: str) -> int:
+def line_profile(runtime: Runtime, channel: LineChannel, user_id: str,
+                 identity: Identity) -> dict[str, Any]:
+    """The LINE profile of a V2 add: the LINE id, the externalId linecap finds LINE users by,
+    and the identifier shared with INSTORE (so Capillary combines them, 8050)."""
     line_identifier = {"type": runtime.settings.lookup_identifier_name, "value": user_id}
     by_external_id = {"type": "externalId", "value": external_id(runtime, user_id)}
     identifiers = [line_identifier, by_external_id]
@@ -219,17 +214,52 @@ def _register_line(runtime: Runtime, channel: LineChannel, user_id: str, identit
     }
     if identity.first_name:
         profile["firstName"] = identity.first_name
-    try:
-        result = runtime.capillary.add_customer(profile, loyalty_type)
-    except AlreadyRegisteredError:
-        existing = lookup_line_customer(runtime, channel, user_id)
-        if existing is None:
-            raise PermanentError("LINE says already registered but lookup finds no one") \
-                from None
-        return int(existing["id"])
+    return profile
+
+
+def existing_instore(runtime: Runtime, identity: Identity) -> tuple[int, str]:
+    """After "already registered" in INSTORE: that customer's id and loyalty type (the LINE
+    profile must not convert it: 1046)."""
+    existing = runtime.capillary.lookup("INSTORE", identity.identifier_type,
+                                        identity.identifier_value)
+    if existing is None:
+        raise PermanentError("INSTORE says already registered but lookup finds no one")
+    info = existing.get("loyaltyInfo")
+    found = info.get("loyaltyType") if isinstance(info, dict) else None
+    return int(existing["id"]), str(found or runtime.settings.loyalty_type)
+
+
+def existing_line(runtime: Runtime, channel: LineChannel, user_id: str) -> int:
+    """After "already registered" in LINE: the customer holding the LINE user."""
+    existing = lookup_line_customer(runtime, channel, user_id)
+    if existing is None:
+        raise PermanentError("LINE says already registered but lookup finds no one")
+    return int(existing["id"])
+
+
+def warn_dropped(result: AddResult) -> None:
     if codes.IDENTIFIER_DROPPED in result.warnings:
         log.warning("Capillary registered the LINE profile without an identifier another "
                     "customer holds (91007)", extra={"customer_id": result.customer_id})
+
+
+def _register_instore(runtime: Runtime, identity: Identity) -> tuple[int, str]:
+    loyalty_type = runtime.settings.loyalty_type
+    try:
+        result = runtime.capillary.add_customer(instore_profile(identity), loyalty_type)
+    except AlreadyRegisteredError:
+        return existing_instore(runtime, identity)
+    return result.customer_id, loyalty_type
+
+
+def _register_line(runtime: Runtime, channel: LineChannel, user_id: str, identity: Identity,
+                   loyalty_type: str) -> int:
+    try:
+        result = runtime.capillary.add_customer(
+            line_profile(runtime, channel, user_id, identity), loyalty_type)
+    except AlreadyRegisteredError:
+        return existing_line(runtime, channel, user_id)
+    warn_dropped(result)
     return result.customer_id
 
 

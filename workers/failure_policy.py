@@ -112,7 +112,7 @@ def dead_letter(runtime: Runtime, job: Job, error_class: str, error: str,
                 tries: Attempts) -> Outcome:
     runtime.dead_letters.add(job.letter_id, job.channel_id, job.payload, error_class, error,
                              attempts=tries.failures, first_failure_at=tries.first_failure_at,
-                             task=job.task_name)
+                             task=job.task_name, payload_kwarg=job.payload_kwarg)
     log.error("dead-lettered", extra={"error_class": error_class, "error": error,
                                       "attempts": tries.failures, "task": job.task_name})
     return Outcome.DEAD_LETTERED

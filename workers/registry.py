@@ -23,6 +23,8 @@ PROCESS_EVENT_TASK = "linecap.process_event"
 FAN_OUT_TASK = "linecap.fan_out_events"
 LINK_TASK = "linecap.link_customer"
 IMPORT_TASK = "linecap.import_user"
+IMPORT_BATCH_TASK = "linecap.import_rows"
+BACKFILL_TASK = "linecap.backfill_followers"
 
 # A task's queue in each lane it runs in; the first is where Celery routes it by default.
 TASK_LANES: dict[str, dict[str, str]] = {
@@ -30,6 +32,8 @@ TASK_LANES: dict[str, dict[str, str]] = {
     FAN_OUT_TASK: {LIVE: EVENT_BATCHES_QUEUE},
     LINK_TASK: {LIVE: LINKING_QUEUE},
     IMPORT_TASK: {BULK: IMPORTS_QUEUE},
+    IMPORT_BATCH_TASK: {BULK: IMPORTS_QUEUE},
+    BACKFILL_TASK: {BULK: BULK_EVENTS_QUEUE},
 }
 TASK_QUEUES: dict[str, str] = {task: next(iter(lanes.values()))
                                for task, lanes in TASK_LANES.items()}

@@ -19,7 +19,8 @@ def replay_one(store: DeadLetterStore, celery_app: Celery, event_id: str) -> boo
     if letter is None:
         return False
     # Bulk lane: a replay of many dead letters must not take live events' budget.
-    send(celery_app, letter.task, {"channel_id": letter.channel_id, "event": letter.event},
+    send(celery_app, letter.task,
+         {"channel_id": letter.channel_id, letter.payload_kwarg: letter.event},
          letter.event_id, retry=True, lane=BULK)
     store.take(event_id)
     return True

@@ -15,8 +15,13 @@ import requests
 from config import Settings
 from core.capillary import codes
 from core.capillary.auth import CapillaryAuthenticator
-from core.capillary.transport import CapillaryTransport, ResponseObserver, warning_codes
-from core.errors import NotFoundError
+from core.capillary.transport import (
+    CapillaryTransport,
+    ResponseObserver,
+    raise_for_envelope,
+    warning_codes,
+)
+from core.errors import InvalidInputError, LinecapError, NotFoundError, TransientError
 from core.store.rate_budget import SharedRateLimiter
 
 
@@ -36,6 +41,14 @@ class AddResult:
     customer_id: int
     combined: bool  # warning 8050: the profile was attached to an existing customer
     warnings: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One item's answer in a batch registration: the customer, or the error it met."""
+
+    result: AddResult | None
+    error: LinecapError | None
 
 
 def capillary_session(base_url: str) -> requests.Session:
@@ -110,6 +123,19 @@ class CapillaryClient:
         warnings = tuple(warning_codes(result))
         return AddResult(int(result["createdId"]), codes.COMBINED in warnings, warnings)
 
+    def add_customers(self, profiles: list[dict[str, Any]],
+                      loyalty_types: list[str]) -> list[BatchItem]:
+        """Register one profile per item in one POST /v2/customers/bulk; an answer per item, in
+        order. A batch over the cluster's limit raises BatchTooLargeError (1060)."""
+        bodies = [{"loyaltyInfo": {"loyaltyType": loyalty}, "profiles": [profile]}
+                  for profile, loyalty in zip(profiles, loyalty_types, strict=True)]
+        answers = self.transport.call("POST", "/v2/customers/bulk", "/v2/customers/bulk",
+                                      json_body=bodies, per_item=True)
+        if not isinstance(answers, list) or len(answers) != len(bodies):
+            raise TransientError("POST /v2/customers/bulk: the answer does not have one "
+                                 "element per item")
+        return [_batch_item(answer) for answer in answers]
+
     def set_subscription(self, customer_id: int, subscription: Subscription, opt_in: bool,
                          reason: str) -> None:
         entry: dict[str, Any] = {
@@ -150,6 +176,21 @@ class CapillaryClient:
         if codes.MERGED_INTO in warning_codes(body) and survivor is not None:
             return int(survivor)
         return customer_id
+
+
+def _batch_item(answer: Any) -> BatchItem:
+    """One element of a batch answer: `entity` (id, warnings) or that item's `errors`."""
+    entity = answer.get("entity") if isinstance(answer, dict) else None
+    if isinstance(entity, dict) and entity.get("id") is not None:
+        warnings = tuple(warning_codes(entity)) + tuple(warning_codes(answer))
+        return BatchItem(AddResult(int(entity["id"]), codes.COMBINED in warnings, warnings),
+                         None)
+    try:
+        raise_for_envelope("POST /v2/customers/bulk item", 400, answer)
+    except LinecapError as exc:
+        return BatchItem(None, exc)
+    return BatchItem(None, InvalidInputError("POST /v2/customers/bulk item: no entity and no "
+                                             "errors"))
 
 
 def subscription_entries(customer: dict[str, Any] | None) -> list[dict[str, Any]]:

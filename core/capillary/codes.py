@@ -20,6 +20,8 @@ CONFIGURATION = frozenset({8011, 8012, 8013, 8045, 1101, 1109, 1110, 91022})
 CHANNEL_NOT_CONFIGURED = frozenset({1101, 1109, 1110, 91022})
 # The org's registration rules refuse it: a linecap setting must change.
 ORG_RULES = frozenset({1045, 1046, 1006, 1007, 1039, 1043, 8064, 8020})
+# The batch holds more items than the cluster takes in one call: send halves.
+BATCH_TOO_LARGE = frozenset({1060})
 # Warnings that still mean success.
 COMBINED = 8050  # the profile was attached to the customer holding the shared identifier
 MERGED_INTO = 8051  # changeIdentifier merged the customer in the path into another

@@ -18,6 +18,7 @@ from core.capillary import codes as capillary_codes
 from core.capillary.auth import CapillaryAuthenticator
 from core.errors import (
     AlreadyRegisteredError,
+    BatchTooLargeError,
     ConfigurationError,
     CredentialsError,
     IdentityConflictError,
@@ -42,6 +43,7 @@ _CLASS_BY_CODES: tuple[tuple[frozenset[int], type[LinecapError]], ...] = (
     (capillary_codes.IDENTITY_CONFLICT, IdentityConflictError),
     (capillary_codes.CONFIGURATION, ConfigurationError),
     (capillary_codes.ORG_RULES, OrgRulesError),
+    (capillary_codes.BATCH_TOO_LARGE, BatchTooLargeError),
 )
 
 
@@ -167,18 +169,22 @@ class CapillaryTransport:
         self._observe = observe
 
     def call(self, method: str, path: str, endpoint: str, params: dict | None = None,
-             json_body: dict | None = None) -> dict[str, Any]:
-        """`endpoint` is the path template used in logs, errors and metrics (no ids in it)."""
+             json_body: Any = None, per_item: bool = False) -> Any:
+        """`endpoint` is the path template used in logs, errors and metrics (no ids in it).
+
+        `per_item`: a batch call, answered by one result per item whatever the status (200,
+        201 some failed, 500 all failed): a JSON array is returned as it is.
+        """
         retrying = Retrying(
             stop=stop_after_attempt(self._quick_attempts),
             wait=wait_random_exponential(multiplier=0.2, max=QUICK_RETRY_MAX_WAIT),
             retry=retry_if_exception(_quick_retry_worthy),
             reraise=True,
         )
-        return retrying(self._call_once, method, path, endpoint, params, json_body)
+        return retrying(self._call_once, method, path, endpoint, params, json_body, per_item)
 
     def _call_once(self, method: str, path: str, endpoint: str, params: dict | None,
-                   json_body: dict | None) -> dict[str, Any]:
+                   json_body: Any, per_item: bool) -> Any:
         refreshed = False
         while True:
             status, body, retry_after = self._send(method, path, endpoint, params, json_body)
@@ -186,11 +192,13 @@ class CapillaryTransport:
                 self._auth.invalidate()
                 refreshed = True
                 continue
+            if per_item and isinstance(body, list) and status in (200, 201, 500):
+                return body
             raise_for_envelope(f"{method} {endpoint}", status, body, retry_after)
             return body if isinstance(body, dict) else {}
 
     def _send(self, method: str, path: str, endpoint: str, params: dict | None,
-              json_body: dict | None) -> tuple[int, Any, float | None]:
+              json_body: Any) -> tuple[int, Any, float | None]:
         if self._limiter is not None:
             self._limiter.acquire(api_group(method, endpoint))
         headers = {"Accept": "application/json", **self._auth.headers()}

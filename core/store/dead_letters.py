@@ -34,6 +34,7 @@ class DeadLetter:
     first_failure_at: float
     last_failure_at: float
     task: str = "linecap.process_event"
+    payload_kwarg: str = "event"  # the task's keyword for `event` when it replays
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,7 +49,7 @@ class DeadLetterStore:
     def add(
         self, event_id: str, channel_id: str, event: dict[str, Any], error_class: str,
         error: str, attempts: int, first_failure_at: float | None = None,
-        task: str = "linecap.process_event",
+        task: str = "linecap.process_event", payload_kwarg: str = "event",
     ) -> DeadLetter:
         now = time.time()
         previous = self.get(event_id)
@@ -62,6 +63,7 @@ class DeadLetterStore:
             first_failure_at=(previous.first_failure_at if previous else first_failure_at or now),
             last_failure_at=now,
             task=task,
+            payload_kwarg=payload_kwarg,
         )
         pipe = self.client.pipeline(transaction=True)
         pipe.set(P + event_id, json.dumps(letter.to_json()), ex=self.ttl_seconds)

@@ -183,6 +183,14 @@ class StateStore:
         """Kept a day, so a change on Capillary's side is noticed without a restart."""
         self.client.set(f"{P}capillary:line-lookup-refused", "8013", ex=ttl_seconds)
 
+    def batch_limit(self) -> int | None:
+        """The largest batch Capillary took since it refused a bigger one (1060), if it did."""
+        value = self.client.get(f"{P}capillary:batch-limit")
+        return int(value) if value else None
+
+    def remember_batch_limit(self, size: int, ttl_seconds: int = 24 * 3600) -> None:
+        self.client.set(f"{P}capillary:batch-limit", size, ex=ttl_seconds)
+
     # -- events parked until a mobile number is known (one key each, so each expires) --------
     def park(self, channel_id: str, user_id: str, event: dict) -> None:
         self.client.set(self._parked_key(channel_id, user_id), json.dumps(event),

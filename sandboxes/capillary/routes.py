@@ -7,10 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, jsonify, request
 
-from .errors import CHANNEL_NOT_CONFIGURED, ApiError, invalid_input, mandatory_field
+from .errors import (
+    BATCH_LIMIT,
+    CHANNEL_NOT_CONFIGURED,
+    ApiError,
+    error_item,
+    invalid_input,
+    mandatory_field,
+)
 from .parsing import (
+    json_body,
     json_object,
     lookup_from_query,
     parse_registration,
@@ -51,6 +59,37 @@ def add_customer() -> Any:
     check_registration(profiles, loyalty, state.config.org)
     created_id, warnings = state.store.register(profiles, loyalty)
     return {"createdId": created_id, "warnings": warnings, "sideEffects": []}
+
+
+@api.post("/v2/customers/bulk")
+def add_customers() -> Any:
+    """Batch registration: "Batch support is for normal customer registration" (_customer.md
+    § Associate Customer with Customer/Hierarchy): an array of V2 add bodies, answered by one
+    element per item, in order: `entity` (id, profiles, warnings) or that item's `errors`
+    (reference § Batch registration). Each item stands alone: one refused never undoes
+    another. HTTP 200 when all succeeded, 201 when one or more failed, 500 when all failed
+    (index.html.md § HTTP Status Codes); over the org's limit the whole batch is 1060."""
+    state = get_state()
+    items = json_body()
+    if not isinstance(items, list) or not items:
+        raise invalid_input("a batch must be a non-empty JSON array of registrations")
+    if len(items) > state.config.org.bulk_limit:
+        raise ApiError(BATCH_LIMIT, "Batch limit size exceeded.")
+    answers = [_register_one(state, item) for item in items]
+    failed = sum("errors" in answer for answer in answers)
+    status = 200 if not failed else 500 if failed == len(answers) else 201
+    return jsonify(answers), status
+
+
+def _register_one(state: SandboxState, item: Any) -> dict[str, Any]:
+    try:
+        profiles, loyalty = parse_registration(item, state.config.valid_accounts)
+        check_registration(profiles, loyalty, state.config.org)
+        created_id, warnings = state.store.register(profiles, loyalty)
+    except ApiError as exc:
+        return {"errors": [error_item(exc.code, exc.message)], "warnings": []}
+    entity = state.store.fetch(created_id, "ALL", None, embed_subscriptions=False)
+    return {"entity": {**entity, "warnings": warnings}}
 
 
 def _embeds_subscriptions() -> bool:

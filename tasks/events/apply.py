@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from config import LineChannel
 from core.errors import LinecapError, MergedAwayError, NotFoundError, TransientError
 from core.line import events
-from core.store.state import UserLock, UserView
+from core.store.state import UserView
 from tasks.customers import (
+    Identity,
     identity_for,
     line_status,
     register_customer,
@@ -49,38 +51,37 @@ def apply_event(runtime: Runtime, channel_id: str, event: dict[str, Any]) -> Out
         log.warning("event refused: %s; nothing changed", problem)
         return Outcome.INVALID
     user_id = events.user_id(event) or ""
-    event_id = events.event_id(event)
     with runtime.state.user_lock(channel_id, user_id) as lock:
         # Read under the lock: no other event of this user can change it until we finish.
-        view = runtime.state.user_view(event_id, channel_id, user_id)
-        if view.outcome:
-            return Outcome.DUPLICATE
-        timestamp = events.timestamp_ms(event)
-        if _older_than_known(view, timestamp, event_id):
-            runtime.state.mark_event(event_id, Outcome.STALE)
-            log.info("older than the user's latest event; skipped")
-            return Outcome.STALE
-        outcome = _apply(runtime, channel, user_id, event, kind == "follow", lock, view)
-        if outcome != Outcome.PARKED:  # a parked event is applied later, when a mobile arrives
-            if view.parked_event is not None:
-                runtime.state.unpark(channel_id, user_id)  # this newer event supersedes it
-            new_state = "followed" if kind == "follow" else "unfollowed"
-            runtime.state.finish_event(event_id, outcome, channel_id, user_id, timestamp,
-                                       new_state)
-    return outcome
+        view = runtime.state.user_view(events.event_id(event), channel_id, user_id)
+        step = begin(runtime, channel, user_id, event, view)
+        if not isinstance(step, NeedsRegistration):
+            return step
+        lock.extend()
+        customer_id = register_customer(runtime, channel, user_id, step.identity)
+        lock.extend()
+        return finish_registered(runtime, channel, user_id, event, view, customer_id)
 
 
-def _older_than_known(view: UserView, timestamp: int, event_id: str) -> bool:
-    """Older than the last applied event, or than one parked while waiting for a mobile."""
-    if view.record is not None and view.record.is_newer_than(timestamp, event_id):
-        return True
-    parked = view.parked_event
-    return parked is not None and (events.timestamp_ms(parked),
-                                   events.event_id(parked)) > (timestamp, event_id)
+@dataclass(frozen=True)
+class NeedsRegistration:
+    """The user is unknown to Capillary: register them with this identity, then finish."""
+
+    identity: Identity
 
 
-def _apply(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[str, Any],
-           opt_in: bool, lock: UserLock, view: UserView) -> Outcome:
+def begin(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[str, Any],
+          view: UserView) -> Outcome | NeedsRegistration:
+    """Everything before a registration, under the user's lock: dedup, order, a known
+    customer's subscription, parking. The back-fill's batches share it (tasks.events.backfill)."""
+    event_id, timestamp = events.event_id(event), events.timestamp_ms(event)
+    if view.outcome:
+        return Outcome.DUPLICATE
+    if _older_than_known(view, timestamp, event_id):
+        runtime.state.mark_event(event_id, Outcome.STALE)
+        log.info("older than the user's latest event; skipped")
+        return Outcome.STALE
+    opt_in = events.event_type(event) == "follow"
     resolved = resolve_customer(runtime, channel, user_id, view.cached_customer)
     if resolved is None:
         # LINE shows no profile of a user who blocked the account: ask only on a follow.
@@ -90,18 +91,42 @@ def _apply(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[str
             runtime.state.park(channel.channel_id, user_id, event)
             log.info("%s parked until a mobile number is known", events.event_type(event))
             return Outcome.PARKED
-        lock.extend()
-        customer_id = register_customer(runtime, channel, user_id, identity)
-        lock.extend()
-        _set_subscription(runtime, channel, user_id, customer_id, opt_in)
-        return Outcome.APPLIED
+        return NeedsRegistration(identity)
     wanted = "OPTIN" if opt_in else "OPTOUT"
     if resolved.customer is not None and line_status(runtime, channel,
                                                      resolved.customer) == wanted:
         log.info("subscription already %s", wanted, extra={"customer_id": resolved.customer_id})
-        return Outcome.APPLIED
-    _set_subscription(runtime, channel, user_id, resolved.customer_id, opt_in)
+    else:
+        _set_subscription(runtime, channel, user_id, resolved.customer_id, opt_in)
+    return _finish(runtime, channel, user_id, event, view)
+
+
+def finish_registered(runtime: Runtime, channel: LineChannel, user_id: str,
+                      event: dict[str, Any], view: UserView, customer_id: int) -> Outcome:
+    """After the user was registered: their subscription, and the event recorded."""
+    _set_subscription(runtime, channel, user_id, customer_id,
+                      events.event_type(event) == "follow")
+    return _finish(runtime, channel, user_id, event, view)
+
+
+def _finish(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[str, Any],
+            view: UserView) -> Outcome:
+    """The outcome and the user's latest event, written together."""
+    if view.parked_event is not None:
+        runtime.state.unpark(channel.channel_id, user_id)  # this newer event supersedes it
+    new_state = "followed" if events.event_type(event) == "follow" else "unfollowed"
+    runtime.state.finish_event(events.event_id(event), Outcome.APPLIED, channel.channel_id,
+                               user_id, events.timestamp_ms(event), new_state)
     return Outcome.APPLIED
+
+
+def _older_than_known(view: UserView, timestamp: int, event_id: str) -> bool:
+    """Older than the last applied event, or than one parked while waiting for a mobile."""
+    if view.record is not None and view.record.is_newer_than(timestamp, event_id):
+        return True
+    parked = view.parked_event
+    return parked is not None and (events.timestamp_ms(parked),
+                                   events.event_id(parked)) > (timestamp, event_id)
 
 
 def _set_subscription(runtime: Runtime, channel: LineChannel, user_id: str, customer_id: int,

@@ -6,9 +6,10 @@ from typing import Any
 
 from core.line import events
 from tasks.events.apply import apply_event
+from tasks.events.backfill import backfill_followers
 from tasks.events.fan_out import fan_out
 from workers.outcomes import Outcome
-from workers.registry import FAN_OUT_TASK, PROCESS_EVENT_TASK
+from workers.registry import BACKFILL_TASK, FAN_OUT_TASK, PROCESS_EVENT_TASK
 from workers.runtime import Runtime
 from workers.task_base import linecap_task
 
@@ -29,3 +30,9 @@ def process_event(runtime: Runtime, channel_id: str, event: dict[str, Any]) -> O
               log_fields=lambda channel_id, _: {"channel": channel_id}, noun="fan-out")
 def fan_out_events(runtime: Runtime, channel_id: str, batch: list[dict[str, Any]]) -> Outcome:
     return fan_out(runtime, channel_id, batch)
+
+
+@linecap_task(BACKFILL_TASK, job_id=lambda *_: None, payload="followers",
+              log_fields=lambda channel_id, _: {"channel": channel_id}, noun="back-fill batch")
+def backfill_batch(runtime: Runtime, channel_id: str, followers: dict[str, Any]) -> Outcome:
+    return backfill_followers(runtime, channel_id, followers)

@@ -153,3 +153,35 @@ def test_adding_the_members_mobile_to_the_line_profile_merges_it_into_the_member
     rules.MERGE_VICTIM.check(any(i.get("value") == victim_line
                                  for p in moved.body.get("profiles", [])
                                  for i in p.get("identifiers", [])), moved.body)
+
+
+def test_a_batch_answers_each_registration_in_order(capillary):
+    capillary.require_writes()
+    taken = capillary.new_mobile()
+    capillary.add(instore_profile(taken))
+    batch = [{"loyaltyInfo": {"loyaltyType": "non_loyalty"}, "profiles": [profile]}
+             for profile in (instore_profile(capillary.new_mobile()), instore_profile(taken),
+                             instore_profile(capillary.new_mobile()))]
+    answer = capillary.call("POST", "/v2/customers/bulk", body=batch)
+    items = answer.body if isinstance(answer.body, list) else []
+    rules.BULK.check(len(items) == 3 and answer.status == 201, (answer.status, answer.body))
+    first, second, third = items
+    rules.BULK.check(first.get("entity", {}).get("id") and third.get("entity", {}).get("id"),
+                     items)
+    rules.BULK.check({8006, 1014} & {e.get("code") for e in second.get("errors", [])}, second)
+    created = capillary.call("POST", "/v2/customers/bulk", body=[batch[0] | {
+        "profiles": [instore_profile(capillary.new_mobile())]}])
+    rules.BULK.check(created.status == 200, (created.status, created.body))
+
+
+def test_a_batch_over_the_limit_is_1060(capillary, record_property):
+    capillary.require_writes()
+    size = 101 if capillary.live else capillary.require_sandbox() and 11
+    batch = [{"loyaltyInfo": {"loyaltyType": "non_loyalty"},
+              "profiles": [instore_profile(capillary.new_mobile())]} for _ in range(size)]
+    answer = capillary.call("POST", "/v2/customers/bulk", body=batch)
+    codes = answer.codes if isinstance(answer.body, dict) else []
+    record_property("bulk_limit", "refused" if 1060 in codes else f"accepted {size}")
+    if capillary.live and 1060 not in codes:
+        pytest.skip(f"this cluster accepted {size} items in one batch (no 1060 to check)")
+    rules.BULK_LIMIT.check(1060 in codes, (answer.status, answer.body))

@@ -10,7 +10,6 @@ import fakeredis
 import pytest
 
 from cli import context
-from cli.backfill import backfill_event
 from cli.import_csv import read_import_file
 from cli.localstack.ports import free_port
 from cli.main import main
@@ -20,6 +19,7 @@ from core.store.dead_letters import DeadLetterStore
 from core.store.import_markers import ImportMarkers
 from core.store.state import StateStore
 from core.validation import line_user_id_problem, mobile_problem, normalise_mobile
+from tasks.events.backfill import backfill_event
 from tasks.imports.rows import import_task_id
 from tests.helpers import (
     ACCESS_TOKEN,
@@ -324,14 +324,12 @@ def test_import_enqueues_valid_rows_and_remembers_identities(redis, celery, tmp_
     path = write_csv(tmp_path / "users.csv", [
         ["+66800000001", users[0], "Ann"], ["66800000002", users[1], ""], ["bad", users[2], ""]])
     assert main(["import", str(path), "--no-wait"]) == 1  # one invalid row
-    assert [(m["name"], m["queue"], m["task_id"], m["retry"]) for m in celery.sent] == [
-        ("linecap.import_user", "imports", import_task_id(CHANNEL, "66800000001", users[0]),
-         False),
-        ("linecap.import_user", "imports", import_task_id(CHANNEL, "66800000002", users[1]),
-         False),
-    ]
-    assert celery.sent[0]["kwargs"] == {"channel_id": CHANNEL_ID, "event": {
-        "mobile": "66800000001", "line_user_id": users[0], "name": "Ann"}}
+    [batch] = celery.sent  # the valid rows, in one batch (CAPILLARY_BATCH_SIZE rows each)
+    assert (batch["name"], batch["queue"], batch["retry"]) == (
+        "linecap.import_rows", "imports", False)
+    assert batch["kwargs"] == {"channel_id": CHANNEL_ID, "rows": [
+        {"mobile": "66800000001", "line_user_id": users[0], "name": "Ann"},
+        {"mobile": "66800000002", "line_user_id": users[1], "name": None}]}
     state = StateStore(redis, 60, 60, 60)
     assert state.identity_hint(users[0]) == {"mobile": "66800000001", "name": "Ann"}
     assert state.identity_hint(users[1]) == {"mobile": "66800000002"}
@@ -347,15 +345,22 @@ def test_import_again_skips_rows_already_done(redis, celery, tmp_path, capsys):
                                 Outcome.REGISTERED)
     ImportMarkers(redis).record(import_task_id(CHANNEL, "66800000002", users[1]), "failed")
     main(["import", str(path), "--no-wait"])
-    assert [m["kwargs"]["event"]["line_user_id"] for m in celery.sent] == [users[1]]
+    assert [row["line_user_id"] for m in celery.sent for row in m["kwargs"]["rows"]] == [
+        users[1]]
     assert summary(capsys.readouterr().out)["done before"] == "1"
 
 
 def test_import_waits_for_the_workers_and_summarises(redis, celery, tmp_path, capsys):
     markers = ImportMarkers(redis)
-    celery.on_send = lambda message: markers.record(message["task_id"], Outcome.REGISTERED)
-    path = write_csv(tmp_path / "users.csv", [
-        ["66800000001", new_user_id(), ""], ["66800000002", new_user_id(), ""]])
+    people = [("66800000001", new_user_id()), ("66800000002", new_user_id())]
+
+    def as_the_worker(message: dict) -> None:
+        for row in message["kwargs"]["rows"]:
+            markers.record(import_task_id(CHANNEL, row["mobile"], row["line_user_id"]),
+                           Outcome.REGISTERED)
+
+    celery.on_send = as_the_worker
+    path = write_csv(tmp_path / "users.csv", [[mobile, user, ""] for mobile, user in people])
     assert main(["import", str(path)]) == 0
     counts = summary(capsys.readouterr().out)
     assert (counts["enqueued"], counts["registered"], counts["failed"]) == ("2", "2", "0")
@@ -399,18 +404,22 @@ def test_backfill_enqueues_each_follower_once_a_day(redis, celery, monkeypatch, 
     monkeypatch.setattr("core.line.client.LineApiClient.follower_ids",
                         followers(*users, "not-a-user-id"))
     assert main(["backfill-followers"]) == 0
-    assert [(m["name"], m["queue"], m["kwargs"]["event"]["source"]["userId"]) for m in
-            celery.sent] == [("linecap.process_event", "line-events-bulk", u) for u in users]
-    assert all(m["task_id"] == m["kwargs"]["event"]["webhookEventId"] for m in celery.sent)
+    [batch] = celery.sent
+    assert (batch["name"], batch["queue"]) == ("linecap.backfill_followers", "line-events-bulk")
+    assert batch["kwargs"]["followers"]["users"] == users
     counts = summary(capsys.readouterr().out)
     assert (counts["followers"], counts["enqueued"], counts["malformed ids"]) == ("3", "2", "1")
 
-    StateStore(redis, 60, 60, 60).mark_event(celery.sent[0]["task_id"], "applied")
-    assert main(["backfill-followers", "--limit", "1"]) == 0
+    state = StateStore(redis, 60, 60, 60)
+    now = batch["kwargs"]["followers"]["timestamp"]
+    state.mark_event(backfill_event(CHANNEL_ID, users[0], now)["webhookEventId"], "applied")
+    state.finish_event("E-earlier", "applied", CHANNEL_ID, users[1], 1_700_000_000_000,
+                       "followed")
+    assert main(["backfill-followers"]) == 0
     counts = summary(capsys.readouterr().out)
-    assert (counts["followers"], counts["enqueued"], counts["already synced today"]) == \
-        ("1", "0", "1")
-    assert len(celery.sent) == 2
+    assert (counts["enqueued"], counts["already synced today"],
+            counts["already following"]) == ("0", "1", "1"), "nothing to call for"
+    assert len(celery.sent) == 1
 
 
 def test_backfill_on_an_unverified_account_is_one_line(redis, celery, monkeypatch, capsys):
