@@ -23,8 +23,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of a few seconds per part (figures not meaningful)")
-    parser.add_argument("--parts", default="1,2,3",
-                        help="comma-separated parts to run (default 1,2,3; 4 comes with them)")
+    parser.add_argument("--parts", default="1,2,3,5",
+                        help="comma-separated parts to run (default 1,2,3,5; 4, the footprint, "
+                             "comes with them)")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the report (default docs/BENCHMARKS.md; "
                              "a --quick run writes only into its run folder unless given)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.backfill import BackfillPlan
 from bench.budget import BudgetPlan
 from bench.drain import DrainPlan
 from bench.receiver import ReceiverPlan
@@ -15,6 +16,7 @@ class Plans:
     receiver: ReceiverPlan
     drain: DrainPlan
     budget: BudgetPlan
+    backfill: BackfillPlan
 
 
 FULL = Plans(
@@ -25,6 +27,8 @@ FULL = Plans(
     drain=DrainPlan(events=10_000, repeats=3, profile_events=3_000),
     budget=BudgetPlan(mix={"known_warm": 1_500, "known_cold": 300, "new": 450,
                            "unfollow": 750}, timeout=900),
+    backfill=BackfillPlan(followers=10_000, single_followers=1_000, existing_fraction=0.3,
+                          scale=60, live_follows=40, live_interval=2.0, timeout=1800),
 )
 
 QUICK = Plans(
@@ -35,4 +39,6 @@ QUICK = Plans(
     drain=DrainPlan(events=300, repeats=1, profile_events=300),
     budget=BudgetPlan(mix={"known_warm": 40, "known_cold": 20, "new": 20, "unfollow": 20},
                       timeout=120),
+    backfill=BackfillPlan(followers=300, single_followers=100, existing_fraction=0.3,
+                          scale=60, live_follows=5, live_interval=0.5, timeout=300),
 )

@@ -72,7 +72,8 @@ class ReceiverBench:
         env = self.stack.env(capillary_url=sandbox.url)
         results = {"linecap": self._receiver("linecap", "app:create_app()", env, users, True),
                    "baseline": self._receiver("baseline", "bench.sync_receiver:create_app()",
-                                              env, users, False)}
+                                              env, users, False),
+                   "ceiling": self._ceiling(env, users)}
         results["baseline_latency_ms"] = BASELINE_LATENCY_MS
         results["plan"] = self.plan.__dict__
         return results
@@ -94,6 +95,32 @@ class ReceiverBench:
         finally:
             self.stack.stop(proc)
             self._clear_queue()
+        return out
+
+    def _ceiling(self, env: dict[str, str], users: list[str]) -> dict[str, Any]:
+        """Saturation of a Flask hello-world under the same gunicorn settings, same load."""
+        proc, url = self.stack.start_web("web-hello", "bench.hello_app:create_app()", env)
+        port = int(url.rsplit(":", 1)[1])
+        self.groups = {"web": [proc.pid, *children(proc.pid)]}
+        out: dict[str, Any] = {"batches": {}}
+        try:
+            for batch in self.plan.batches:
+                runs = []
+                for i in range(self.plan.saturation_repeats):
+                    result = self._run({
+                        "host": "127.0.0.1", "port": port,
+                        "path": f"/webhooks/line/{CHANNEL_ID}", "events_per_request": batch,
+                        "users": users, "warmup": self.plan.warmup, "mode": "closed",
+                        "duration": self.plan.saturation_seconds,
+                        "connections": self.plan.closed_connections,
+                        "preopen": self.plan.closed_connections})
+                    self.log(f"part 1 hello-world x{batch} saturation #{i + 1}: "
+                             f"{result['throughput']:.1f} req/s, {result['errors']} errors")
+                    runs.append(result)
+                out["batches"][str(batch)] = {
+                    "saturation": runs, "peak": median(r["throughput"] for r in runs)}
+        finally:
+            self.stack.stop(proc)
         return out
 
     def _batch(self, name: str, port: int, batch: int, users: list[str],

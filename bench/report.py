@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import figures, sections
+from bench import backfill_report, figures, sections
 from bench.fmt import ms, num, pct, table, times
 
 
@@ -23,6 +23,7 @@ def render(results: dict[str, Any]) -> str:
         sections.drain(results),
         sections.budget(results),
         sections.footprint(results),
+        backfill_report.section(results),
         _setup(results),
     ]
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"
@@ -48,6 +49,11 @@ def _summary(results: dict[str, Any]) -> str:
         rows.append([f"receiver saturation, {batch} event(s)/request",
                      num(rec["peak"], 0, "req/s"), num(rec["baseline_peak"], 1, "req/s"),
                      times(rec["peak_ratio"])])
+        if rec.get("ceiling_peak"):
+            rows.append([f"receiver saturation against a Flask hello-world (same gunicorn "
+                         f"settings), {batch} event(s)/request", num(rec["peak"], 0, "req/s"),
+                         num(rec["ceiling_peak"], 0, "req/s") + " (hello-world)",
+                         times(rec["ceiling_ratio"])])
         for label in ("50%", "90%"):
             point = rec["points"][label]
             mine, theirs = point["linecap"], point["baseline"]
@@ -75,6 +81,23 @@ def _summary(results: dict[str, Any]) -> str:
                          f"{figures.CALL_FLOOR[scenario]} (fewest possible)",
                          times(bu["vs_floor"][scenario])])
         rows.append(["429s received", str(bu["status_429"]), "0", "—"])
+    bf = figures.backfill(results)
+    if bf:
+        rows.append(["back-fill: Capillary calls per 1,000 followers (70 % new)",
+                     num(bf["per_1000"], 0), num(bf["single_per_1000"], 0)
+                     + " (one task per follower)", times(bf["ratio"])])
+        rows.append(["back-fill: hours for 100,000 followers at 100 RPM, one shared budget",
+                     num(bf["hours_shared"], 1), num(bf["single_hours_shared"], 1),
+                     times(bf["hours_shared"] / bf["single_hours_shared"]
+                           if bf["single_hours_shared"] else None)])
+        rows.append(["back-fill: the same with a 100 RPM budget per API group",
+                     num(bf["hours_per_group"], 1), num(bf["single_hours_per_group"], 1),
+                     times(bf["hours_per_group"] / bf["single_hours_per_group"]
+                           if bf["single_hours_per_group"] else None)])
+        rows.append(["live follow p50 / p99, webhook → subscription written, during the "
+                     "back-fill", f"{ms(bf['p50_during'])} / {ms(bf['p99_during'])}",
+                     f"{ms(bf['p50_alone'])} / {ms(bf['p99_alone'])} (no back-fill)",
+                     times(bf["p99_ratio"])])
     mem = figures.memory(results)
     for mine, theirs, label in (("web linecap", "web baseline", "RSS of one web worker"),
                                 ("celery pool linecap", "celery pool noop",

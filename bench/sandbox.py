@@ -38,6 +38,15 @@ class Sandbox:
         response.raise_for_status()
         return response.json()
 
+    def lenient(self) -> None:
+        """Play an org that registers customers by externalId and looks them up by LINE id
+        (sandboxes.capillary.org.LENIENT): the bench measures linecap, not an org's rules."""
+        from sandboxes.capillary.org import LENIENT, org_view
+
+        response = self._session().post(self.url + "/sandbox/org", json=org_view(LENIENT),
+                                        timeout=10)
+        response.raise_for_status()
+
     def stats(self) -> dict[str, Any]:
         return self._session().get(self.url + "/sandbox/stats", timeout=30).json()
 

@@ -48,7 +48,11 @@ def receiver(results: dict[str, Any]) -> str:
             f"{', '.join(num(x, 0) for x in fig['saturation_runs'])}), baseline "
             f"{num(fig['baseline_peak'], 1)} req/s (runs "
             f"{', '.join(num(x, 1) for x in fig['baseline_saturation_runs'])}): "
-            f"**{times(fig['peak_ratio'])}**.")
+            f"**{times(fig['peak_ratio'])}**."
+            + (f" A Flask hello-world on the same path under the same gunicorn settings "
+               f"(`bench/hello_app.py`: reads the body, answers 200), the ceiling of this stack "
+               f"on this machine: {num(fig['ceiling_peak'], 0)} req/s; linecap reaches "
+               f"**{times(fig['ceiling_ratio'])}** of it." if fig.get("ceiling_peak") else ""))
         rows = []
         for label, point in fig["points"].items():
             for name in ("linecap", "baseline"):

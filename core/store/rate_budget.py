@@ -8,6 +8,10 @@ window ever holds more than the budget, whichever machines the calls come from.
 Lanes: live webhook events may take the whole budget; bulk work (back-fills, imports, replays)
 only what the live reserve leaves, so a live follow never queues behind a back-fill's calls.
 
+Reservations: a batch takes the calls it will need in one step before its first call, and gives
+back what it did not use. A batch that met an empty budget half-way would come back later and
+make its lookups again; at 100 calls a minute a few batches in flight are a whole window.
+
 The window is 61 s, not 60: a call is counted when its slot is taken, but Capillary counts it
 when it arrives, a few milliseconds (or, behind a slow connection, a few hundred) later. The
 extra second absorbs that skew at the cost of a sixtieth of the budget; with an exact 60 s
@@ -38,6 +42,8 @@ KEY_PREFIX = "linecap:ratelimit:"
 SHARED_KEY = KEY_PREFIX + "capillary"
 
 _lane: ContextVar[str] = ContextVar("linecap_lane", default=LIVE)
+# Budget key -> slots this context reserved and has not used yet.
+_reserved: ContextVar[dict[str, list[str]] | None] = ContextVar("linecap_reserved", default=None)
 
 # KEYS[1] the log; ARGV: cap (what this caller may fill), window ms, member, limit (for the
 # expiry). Grants when fewer than `cap` calls are in the window; otherwise answers how long
@@ -55,6 +61,28 @@ if used < cap then
   return {1, 0}
 end
 local freeing = redis.call('ZRANGE', KEYS[1], used - cap, used - cap, 'WITHSCORES')
+return {0, tonumber(freeing[2]) + window - now}
+"""
+
+# KEYS[1] the log; ARGV: cap, window ms, then the members to add. All of them or none; when
+# none, how long until enough calls leave the window for all of them.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cap = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local wanted = #ARGV - 2
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local used = redis.call('ZCARD', KEYS[1])
+if used + wanted <= cap then
+  for i = 3, #ARGV do
+    redis.call('ZADD', KEYS[1], now, ARGV[i])
+  end
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, 0}
+end
+local freeing = redis.call('ZRANGE', KEYS[1], used + wanted - cap - 1, used + wanted - cap - 1,
+                           'WITHSCORES')
 return {0, tonumber(freeing[2]) + window - now}
 """
 
@@ -97,6 +125,7 @@ class SharedRateLimiter:
     ) -> None:
         self._client = client
         self._script = client.register_script(_ACQUIRE)
+        self._reserve = client.register_script(_RESERVE)
         self.limit = limit_per_minute
         self.key = key
         self.window_ms = window_ms
@@ -131,11 +160,16 @@ class SharedRateLimiter:
         return 0.0 if granted else max(float(wait_ms), 1.0) / 1000.0
 
     def acquire(self, group: str | None = None) -> None:
-        """Wait up to max_inline_wait for a slot; beyond that raise ComeBackLater.
+        """Use a reserved slot, or wait up to max_inline_wait for one; beyond that raise
+        ComeBackLater.
 
         A worker slot is never held idle for long, and a message never waits in a worker past
         the broker's visibility timeout: the task is re-queued with a countdown instead.
         """
+        reserved = (_reserved.get() or {}).get(self.budget(group)[1])
+        if reserved:
+            reserved.pop()
+            return
         deadline = time.monotonic() + self.max_inline_wait
         while True:
             wait = self.try_acquire(group)
@@ -147,6 +181,56 @@ class SharedRateLimiter:
                 raise ComeBackLater(f"Capillary rate budget {self.budget(group)[0]} exhausted"
                                     f" ({current_lane()} lane)", wait_seconds=wait)
             time.sleep(wait)
+
+    @contextmanager
+    def reserve(self, needs: Mapping[str, int]) -> Iterator[None]:
+        """Take `needs` (API group -> calls) up front, in the current lane, for the calls made
+        inside the block; what they did not use goes back to the budget at the end.
+
+        Raises ComeBackLater, having taken nothing, when a budget lacks the room. A need larger
+        than a lane's whole cap is left to call-by-call waits (it could never be met at once).
+        """
+        per_budget: dict[str, int] = {}
+        caps: dict[str, int] = {}
+        for group, count in needs.items():
+            _, key, limit = self.budget(group)
+            per_budget[key] = per_budget.get(key, 0) + max(0, count)
+            caps[key] = self.cap(limit, current_lane())
+        taken: dict[str, list[str]] = {}
+        try:
+            for key, count in per_budget.items():
+                if not 0 < count <= caps[key]:
+                    continue
+                members = [uuid.uuid4().hex for _ in range(count)]
+                granted, wait_ms = self._reserve(keys=[key],
+                                                 args=[caps[key], self.window_ms, *members])
+                if not granted:
+                    wait = max(float(wait_ms), 1.0) / 1000.0
+                    if self._on_wait:
+                        self._on_wait(wait)
+                    raise ComeBackLater(f"Capillary rate budget {self._name_of(key)} has no room"
+                                        f" for {count} calls ({current_lane()} lane)",
+                                        wait_seconds=wait)
+                taken[key] = members
+            token = _reserved.set(taken)
+        except BaseException:
+            self._give_back(taken)
+            raise
+        try:
+            yield
+        finally:
+            _reserved.reset(token)
+            self._give_back(taken)
+
+    def _give_back(self, taken: Mapping[str, list[str]]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for key, members in taken.items():
+            if members:
+                pipe.zrem(key, *members)
+        pipe.execute()
+
+    def _name_of(self, key: str) -> str:
+        return next((name for name, k, _ in self.budgets() if k == key), key)
 
     def stats(self, group: str | None = None) -> BudgetStats:
         name, key, limit = self.budget(group)

@@ -149,6 +149,18 @@ class StateStore:
             self._release(keys=[key], args=[token])
 
     # -- LINE user -> Capillary customer ---------------------------------------------------
+    def batch_progress(self, channel_id: str,
+                       items: list[tuple[str, str]]) -> list[tuple[bool, bool]]:
+        """Per (event id, user id): whether the event already ended, and whether the user's
+        customer is cached, in one round trip (what a batch still has to do)."""
+        pipe = self.client.pipeline(transaction=False)
+        for event_id, user_id in items:
+            pipe.exists(f"{P}event:{event_id}")
+            pipe.exists(f"{P}customer:{channel_id}:{user_id}")
+        answers = pipe.execute()
+        return [(bool(done), bool(cached))
+                for done, cached in zip(answers[::2], answers[1::2], strict=True)]
+
     def cached_customer(self, channel_id: str, user_id: str) -> int | None:
         value = self.client.get(f"{P}customer:{channel_id}:{user_id}")
         return int(value) if value else None

@@ -52,3 +52,40 @@ def test_the_lane_is_live_unless_a_block_says_otherwise():
     with lane(BULK):
         assert current_lane() == BULK
     assert current_lane() == LIVE
+
+
+def test_a_reservation_is_used_by_the_calls_in_it_and_the_rest_given_back(limiter):
+    with lane(BULK), limiter.reserve({"subscriptions": 5, "lookup": 1}):
+        assert limiter.stats().used == 6, "the shared budget holds both groups' slots"
+        for _ in range(4):
+            limiter.acquire("subscriptions")
+        assert limiter.stats().used == 6, "reserved calls take no second slot"
+    assert limiter.stats().used == 4, "the two unused slots went back"
+
+
+def test_a_reservation_without_room_takes_nothing(limiter):
+    with lane(BULK):
+        for _ in range(5):
+            limiter.acquire("subscriptions")
+        with pytest.raises(ComeBackLater, match="no room for 4 calls") as raised, \
+                limiter.reserve({"lookup": 4}):
+            pytest.fail("the block must not run")
+    assert 50 < raised.value.wait_seconds <= 61
+    assert limiter.stats().used == 5
+    with lane(BULK), limiter.reserve({"lookup": 3}):
+        assert limiter.stats().used == 8
+
+
+def test_a_failed_second_budget_gives_the_first_back(limiter):
+    limiter.acquire("add")
+    with lane(BULK), pytest.raises(ComeBackLater, match="budget add"), \
+            limiter.reserve({"lookup": 2, "add": 2}):
+        pass
+    assert limiter.stats().used == 0 and limiter.stats("add").used == 1
+
+
+def test_a_need_beyond_the_lanes_cap_is_left_to_each_call(limiter):
+    with lane(BULK), limiter.reserve({"lookup": 9}):
+        assert limiter.stats().used == 0
+        limiter.acquire("lookup")
+    assert limiter.stats().used == 1

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import ComeBackLater
 from tasks.events.apply import apply_event
-from tasks.events.backfill import backfill_event, backfill_followers
+from tasks.events.backfill import backfill_event, backfill_followers, calls_needed
 from tests.helpers import CHANNEL_ID, SOURCE_ACCOUNT_ID, follow_event, new_user_id
 
 NOW = 1_790_000_000_000  # in the past, as LINE's timestamps are
@@ -74,3 +75,22 @@ def test_a_refused_follower_is_its_own_dead_letter(make_runtime, sandbox):
     assert letter.task == "linecap.process_event" and letter.error_class == "org_rules"
     [customer] = sandbox.customers()
     assert line_status(customer) == "OPTIN"
+
+
+def test_a_batch_reserves_its_calls_and_waits_whole_when_the_budget_lacks_room(runtime,
+                                                                               sandbox):
+    known, unknown = new_user_id(), [new_user_id() for _ in range(3)]
+    apply_event(runtime, CHANNEL_ID, follow_event(known, timestamp=NOW - 5000, kind="unfollow"))
+    users = [known, *unknown]
+    assert calls_needed(runtime, CHANNEL_ID, users, NOW) == {
+        "lookup": 3, "bulk": 2, "subscriptions": 4}
+    used = runtime.limiter.stats().used  # the known follower's registration
+    runtime.limiter.limit = used + 8  # one short of the batch's 9
+    before = len(sandbox.calls())
+    with pytest.raises(ComeBackLater, match="no room for 9 calls"):
+        run(runtime, users)
+    assert len(sandbox.calls()) == before, "not one call before the budget has room for all"
+    assert runtime.limiter.stats().used == used
+    runtime.limiter.limit = used + 9
+    run(runtime, users)
+    assert runtime.limiter.stats().used == used + 9, "as reserved: no call took a second slot"
