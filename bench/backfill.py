@@ -29,10 +29,9 @@ from typing import Any
 import requests
 
 from bench.bodies import CHANNEL_ID, line_event, new_user_id, signed_request
-from bench.budget import call_user
+from bench.budget import call_user, customer_users
 from bench.procs import PYTHON, ROOT, BenchError
 from bench.queueing import publisher_app
-from bench.sandbox import Sandbox
 from bench.stack import BenchStack
 from bench.stats import percentile
 from config import load_settings
@@ -130,7 +129,7 @@ class BackfillBench:
             self.stack.stop(worker)
             self.stack.stop(web)
         calls = self.sandbox.calls(since=seq)
-        customers = _customer_users(self.sandbox)
+        customers = customer_users(self.sandbox)
         result = {
             "plan": self.plan.__dict__, "rpm": self.rpm,
             "live_reserve": settings.live_reserve_percent / 100,
@@ -238,16 +237,6 @@ def _finish(cli: subprocess.Popen) -> str:
 
 def _since(calls: list[dict[str, Any]], start: int, end: int | None) -> list[dict[str, Any]]:
     return [c for c in calls if c["seq"] > start and (end is None or c["seq"] <= end)]
-
-
-def _customer_users(sandbox: Sandbox) -> dict[int, str]:
-    mapping = {}
-    for customer in sandbox.customers():
-        for profile in customer.get("profiles", []):
-            for ident in profile.get("identifiers", []):
-                if ident.get("type") == "line":
-                    mapping[int(customer["id"])] = ident["value"]
-    return mapping
 
 
 def _owner(call: dict[str, Any], customers: dict[int, str]) -> str | None:

@@ -21,7 +21,7 @@ from bench.bodies import CHANNEL_ID, line_event, new_user_id
 from bench.cpu import cpu_window
 from bench.procs import children, memory_kib
 from bench.queueing import outcomes, publish_events, publisher_app, watch_drain
-from bench.sandbox import EXTERNAL_ID_PREFIX
+from bench.sandbox import EXTERNAL_ID_PREFIX, Sandbox
 from bench.stack import BenchStack
 from config import load_settings
 from core.store.dead_letters import DeadLetterStore
@@ -84,7 +84,7 @@ class BudgetBench:
         finally:
             self.stack.stop(worker)
         calls = self.sandbox.calls(since=seq)
-        result = analyse(calls, self._user_scenarios(), self._customer_users(), self.plan.mix)
+        result = analyse(calls, self._user_scenarios(), customer_users(self.sandbox), self.plan.mix)
         result.update(drain=drain, memory=memory, mix=self.plan.mix,
                       outcomes=outcomes(self.redis, (e["webhookEventId"] for e in batch)),
                       dead_letters=DeadLetterStore(self.redis).count())
@@ -108,15 +108,17 @@ class BudgetBench:
     def _user_scenarios(self) -> dict[str, str]:
         return {u: s for s, users in self.users.items() for u in users}
 
-    def _customer_users(self) -> dict[int, str]:
-        """Customer id -> LINE user, read back from the sandbox (new users included)."""
-        mapping = {}
-        for customer in self.sandbox.customers():
-            for profile in customer.get("profiles", []):
-                for ident in profile.get("identifiers", []):
-                    if ident.get("type") == "line":
-                        mapping[int(customer["id"])] = ident["value"]
-        return mapping
+
+
+def customer_users(sandbox: Sandbox) -> dict[int, str]:
+    """Customer id -> LINE user, read back from the sandbox (new users included)."""
+    mapping = {}
+    for customer in sandbox.customers():
+        for profile in customer.get("profiles", []):
+            for ident in profile.get("identifiers", []):
+                if ident.get("type") == "line":
+                    mapping[int(customer["id"])] = ident["value"]
+    return mapping
 
 
 def call_user(call: dict[str, Any], customers: dict[int, str]) -> str | None:

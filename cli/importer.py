@@ -35,8 +35,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "import", help="register people in bulk from a CSV (mobile,line_user_id[,name])",
         description="Validate a CSV with header mobile,line_user_id[,name] (bad rows go to "
-                    "<csv>.errors.csv), remember each mobile for its LINE user and enqueue one "
-                    "import task per row on the 'imports' queue, then wait for them. Running "
+                    "<csv>.errors.csv), remember each mobile for its LINE user and enqueue the "
+                    "rows in batches on the 'imports' queue (bulk lane: each batch registers "
+                    "its INSTORE profiles in one call, then their LINE profiles), then wait for "
+                    "every row. Running "
                     "the same file again skips rows already done. Failed rows end in the "
                     "dead-letter store (linecap dlq). Exit code 0 only when every row is done.")
     parser.add_argument("csv", type=Path, help="the CSV file")

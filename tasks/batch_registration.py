@@ -2,8 +2,9 @@
 LINE profiles of those who have an INSTORE customer, so the guide's order holds per person.
 
 Each item's answer is its own: created, combined (8050), already there (8006: looked up), or
-refused (that person's error, never the whole batch's). A batch over the cluster's limit
-(1060) is sent again as halves, and the smaller size is remembered for a day.
+refused (that person's error, never the whole batch's; a call refused as a whole is each of its
+people's). A batch over the cluster's limit (1060) is sent again as halves, and the smaller
+size is remembered for a day.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.errors import (
     IdentityConflictError,
     LinecapError,
     OrgRulesError,
+    PermanentError,
 )
 from tasks.customers import (
     Identity,
@@ -122,6 +124,10 @@ def _in_batches(runtime: Runtime, profiles: list[dict[str, Any]],
             runtime.state.remember_batch_limit(size)
             log.warning("Capillary refused a batch as too large (1060); sending %d at a time",
                         size)
+            continue
+        except PermanentError as exc:  # the call refused as a whole: each item's refusal
+            answers.extend((None, exc) for _ in profiles[chunk])
+            start += size
             continue
         for item in items:
             if item.result is not None:

@@ -44,14 +44,9 @@ def redis_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def stack(redis_url, tmp_path_factory):
     """One shared system for the end-to-end tests; tests keep apart by unique user ids."""
-    stack = Stack(clean_database(redis_url, SESSION_DB), tmp_path_factory.mktemp("logs"))
-    try:
-        stack.start_sandboxes()
-        stack.start_web()
-        stack.start_worker()
+    with Stack(clean_database(redis_url, SESSION_DB),
+               tmp_path_factory.mktemp("logs")).running() as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -148,6 +149,17 @@ class Stack:
         wait_until(lambda: "ready." in proc.log() or not proc.alive(), 30, 0.2, "worker ready")
         assert proc.alive(), proc.log()[-3000:]
         return proc
+
+    @contextmanager
+    def running(self) -> Iterator[Stack]:
+        """Sandboxes, web and worker up for the block (a fixture's yield), all stopped after."""
+        try:
+            self.start_sandboxes()
+            self.start_web()
+            self.start_worker()
+            yield self
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         for proc in reversed(self.procs):

@@ -30,15 +30,9 @@ def stack(redis_url, tmp_path_factory):
     The session-wide `stack` would keep its worker consuming the shared Redis queues, and take
     the messages of the `fresh_stack` tests that run after this module.
     """
-    own = Stack(database_url(redis_url, CLI_REDIS_DB),
-                tmp_path_factory.mktemp("cli-logs"))
-    try:
-        own.start_sandboxes()
-        own.start_web()
-        own.start_worker()
+    with Stack(database_url(redis_url, CLI_REDIS_DB),
+               tmp_path_factory.mktemp("cli-logs")).running() as own:
         yield own
-    finally:
-        own.stop()
 
 
 def linecap(stack: Stack, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:

@@ -22,15 +22,17 @@ API_KEY = "fidelity-api-key-0123456789"
 
 @pytest.fixture(scope="module")
 def stack(redis_url, tmp_path_factory):
-    stack = Stack(database_url(redis_url, 10), tmp_path_factory.mktemp("fidelity"),
-                  org=LINE_ONLY_ALLOWED, LINECAP_API_KEYS=API_KEY)
-    try:
-        stack.start_sandboxes()
-        stack.start_web()
-        stack.start_worker()
+    with Stack(database_url(redis_url, 10), tmp_path_factory.mktemp("fidelity"),
+               org=LINE_ONLY_ALLOWED, LINECAP_API_KEYS=API_KEY).running() as stack:
         yield stack
-    finally:
-        stack.stop()
+
+
+def add_member(stack: Stack, mobile: str) -> int:
+    """A member registered in store (Member Care), before linecap knows of them."""
+    return stack.capillary_api("POST", "/v2/customers", {
+        "loyaltyInfo": {"loyaltyType": "non_loyalty"},
+        "profiles": [{"source": "INSTORE",
+                      "identifiers": [{"type": "mobile", "value": mobile}]}]}).json()["createdId"]
 
 
 def line_status(stack: Stack, customer: dict) -> str | None:
@@ -102,10 +104,7 @@ def test_a_customer_merged_away_mid_flight_is_resolved_again(stack):
     user, mobile = new_user_id(), "66811112222"
     stack.send([follow_event(user, timestamp=1_700_000_000_000)])
     line_only = wait_until(lambda: settled(stack, user, "OPTIN"), message="LINE-only")["id"]
-    member = stack.capillary_api("POST", "/v2/customers", {
-        "loyaltyInfo": {"loyaltyType": "non_loyalty"},
-        "profiles": [{"source": "INSTORE",
-                      "identifiers": [{"type": "mobile", "value": mobile}]}]}).json()["createdId"]
+    member = add_member(stack, mobile)
     merged = stack.capillary_api(
         "POST", f"/v2/customers/{line_only}/changeIdentifier",
         {"add": [{"type": "mobile", "value": mobile}]},
@@ -123,10 +122,7 @@ def test_linking_a_line_only_customer_to_a_member_folds_it_in_the_documented_way
     user, mobile = new_user_id(), "66822223333"
     stack.send([follow_event(user, timestamp=1_700_000_000_000)])
     line_only = wait_until(lambda: settled(stack, user, "OPTIN"), message="LINE-only")["id"]
-    member = stack.capillary_api("POST", "/v2/customers", {
-        "loyaltyInfo": {"loyaltyType": "non_loyalty"},
-        "profiles": [{"source": "INSTORE",
-                      "identifiers": [{"type": "mobile", "value": mobile}]}]}).json()["createdId"]
+    member = add_member(stack, mobile)
     response = requests.post(f"{stack.web_url}/api/v1/links", json={
         "channel": CHANNEL_ID, "line_user_id": user, "mobile": mobile},
         headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)

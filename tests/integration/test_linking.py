@@ -25,16 +25,10 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 @pytest.fixture(scope="module")
 def stack(redis_url, tmp_path_factory):
     """Named like the shared fixture so failures show these processes' logs."""
-    stack = Stack(database_url(redis_url, 9), tmp_path_factory.mktemp("linking"),
-                  LINECAP_API_KEYS=API_KEY)
-    try:
-        stack.start_sandboxes()
-        stack.start_web()
-        stack.start_worker()
+    with Stack(database_url(redis_url, 9), tmp_path_factory.mktemp("linking"),
+               LINECAP_API_KEYS=API_KEY).running() as stack:
         stack.console_webhook(f"{stack.web_url}/webhooks/line/{CHANNEL_ID}")
         yield stack
-    finally:
-        stack.stop()
 
 
 def new_mobile() -> str:

@@ -67,3 +67,11 @@ def test_a_batch_over_the_limit_goes_again_as_halves(make_runtime, sandbox):
     assert runtime.state.batch_limit() == 2, "remembered, so the next batch starts small"
     failures = [c for c in sandbox.calls() if c["status"] == 400]
     assert len(failures) == 2 and all(c["path"] == "/v2/customers/bulk" for c in failures)
+
+
+def test_a_batch_call_refused_as_a_whole_is_each_persons_refusal(runtime, sandbox):
+    sandbox.faults(fail_next=[{"status": 400, "path_contains": "/v2/customers/bulk"}])
+    people = [by_mobile(new_user_id(), "66800000011"), by_mobile(new_user_id(), "66800000012")]
+    results = register_people(runtime, runtime.channel(CHANNEL_ID), people)
+    assert [type(results[p.user_id]).__name__ for p in people] == ["InvalidInputError"] * 2
+    assert sandbox.customers() == [] and batch_calls(sandbox) == [2], "no LINE batch after it"
