@@ -1,15 +1,16 @@
 """`linecap backfill-followers`: bring Capillary in line with who follows the account today.
 
-Each current follower becomes a synthetic follow event through the normal task, stamped now and
-with an id fixed per user and day: per-user ordering and dedup apply (a later real unfollow
-still wins, and a second run on the same day enqueues nothing new).
+Each current follower becomes a synthetic follow event through the normal task (the bulk
+lane), stamped now and with an id fixed per user and day: per-user ordering and dedup apply (a
+later real unfollow still wins, and a second run on the same day enqueues nothing new). The
+reconciliation (`linecap reconcile`, and the beat's schedule) is this back-fill compared with
+what linecap already applied; both publish through tasks.followers.sync.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, datetime
 
 from cli import context
 from cli.output import NOT_OK, CliError, print_fields
@@ -18,11 +19,9 @@ from cli.validation import positive_int_arg
 from config import LineChannel
 from core.errors import ConfigurationError, CredentialsError, LinecapError
 from core.line import events
-from core.line.builders import user_event
-from core.store.rate_budget import BULK
+from core.store import history
 from core.validation import line_user_id_problem
-from workers.messages import send
-from workers.registry import PROCESS_EVENT_TASK
+from tasks.followers.sync import backfill_event, bulk_publisher
 
 MAX_PAGE_SIZE = 1000
 
@@ -39,13 +38,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def backfill_event(channel_id: str, user_id: str, now_ms: int) -> dict:
-    """A follow as LINE would send it, minus the replyToken nobody could use."""
-    day = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y%m%d")
-    return user_event("follow", user_id, timestamp_ms=now_ms,
-                      event_id=f"backfill-{channel_id}-{user_id}-{day}")
-
-
 def run(args: argparse.Namespace) -> int:
     config = context.settings()
     channel = context.pick_channel(config, args.channel)
@@ -55,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     page_size = min(MAX_PAGE_SIZE, args.limit or MAX_PAGE_SIZE)
     try:
         with context.celery_app(config) as app:
+            publish = bulk_publisher(app, channel.channel_id)
             for user_id in runtime.line_api.follower_ids(channel, limit=page_size):
                 if args.limit and counts["followers"] >= args.limit:
                     break
@@ -68,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
                 if runtime.state.outcome_of(event_id):
                     counts["already synced today"] += 1
                     continue
-                send(app, PROCESS_EVENT_TASK, {"channel_id": channel.channel_id,
-                                               "event": event}, event_id, lane=BULK)
+                queued = history.entry(history.QUEUED, event=event_id, type="follow",
+                                       by="linecap backfill-followers",
+                                       reason="LINE lists the user as a follower")
+                publish(event)
+                runtime.history.record(channel.channel_id, user_id, [queued])
                 counts["enqueued"] += 1
     except LinecapError as exc:
         progress.close()

@@ -28,6 +28,7 @@ from tasks.customers import (
     write_line_subscription,
 )
 from tasks.linking.account_link import apply_account_link
+from workers.journal import note
 from workers.outcomes import Outcome
 from workers.runtime import Runtime
 
@@ -54,11 +55,13 @@ def apply_event(runtime: Runtime, channel_id: str, event: dict[str, Any]) -> Out
         # Read under the lock: no other event of this user can change it until we finish.
         view = runtime.state.user_view(event_id, channel_id, user_id)
         if view.outcome:
+            note(f"this event already ended as {view.outcome}")
             return Outcome.DUPLICATE
         timestamp = events.timestamp_ms(event)
         if _older_than_known(view, timestamp, event_id):
             runtime.state.mark_event(event_id, Outcome.STALE)
             log.info("older than the user's latest event; skipped")
+            _note_stale(view)
             return Outcome.STALE
         outcome = _apply(runtime, channel, user_id, event, kind == "follow", lock, view)
         if outcome != Outcome.PARKED:  # a parked event is applied later, when a mobile arrives
@@ -68,6 +71,15 @@ def apply_event(runtime: Runtime, channel_id: str, event: dict[str, Any]) -> Out
             runtime.state.finish_event(event_id, outcome, channel_id, user_id, timestamp,
                                        new_state)
     return outcome
+
+
+def _note_stale(view: UserView) -> None:
+    if view.record is not None:
+        note(f"older than the user's latest applied event ({view.record.state})",
+             latest_event=view.record.last_event_id)
+    else:
+        note("older than the user's parked event",
+             latest_event=events.event_id(view.parked_event or {}))
 
 
 def _older_than_known(view: UserView, timestamp: int, event_id: str) -> bool:
@@ -89,6 +101,8 @@ def _apply(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[str
         if identity is None:
             runtime.state.park(channel.channel_id, user_id, event)
             log.info("%s parked until a mobile number is known", events.event_type(event))
+            note("no mobile number known for this user (LINECAP_UNKNOWN_USER_STRATEGY=park): "
+                 "applied when one arrives (linecap register, import or account linking)")
             return Outcome.PARKED
         lock.extend()
         customer_id = register_customer(runtime, channel, user_id, identity)
@@ -99,6 +113,7 @@ def _apply(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[str
     if resolved.customer is not None and line_status(runtime, channel,
                                                      resolved.customer) == wanted:
         log.info("subscription already %s", wanted, extra={"customer_id": resolved.customer_id})
+        note(f"already {wanted} in Capillary: nothing written", customer=resolved.customer_id)
         return Outcome.APPLIED
     _set_subscription(runtime, channel, user_id, resolved.customer_id, opt_in)
     return Outcome.APPLIED
@@ -122,6 +137,7 @@ def _set_subscription(runtime: Runtime, channel: LineChannel, user_id: str, cust
         write_line_subscription(runtime, channel, customer_id, opt_in, reason)
     log.info("subscription set", extra={"customer_id": customer_id,
                                         "subscription": "OPTIN" if opt_in else "OPTOUT"})
+    note(f"set to {'OPTIN' if opt_in else 'OPTOUT'}", customer=customer_id)
 
 
 def _line_profile(runtime: Runtime, channel: LineChannel, user_id: str) -> dict | None:
