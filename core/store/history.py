@@ -35,8 +35,10 @@ CALL = "call"  # one Capillary HTTP call made for it
 OUTCOME = "outcome"  # how one run ended: applied, duplicate, stale, parked, retried, …
 DRIFT = "drift"  # the reconciliation found linecap and LINE's follower list disagree
 
-# Values under these keys are ids that may contain digit runs, never mobiles: not masked.
-_UNMASKED = frozenset({"event", "run", "call"})
+# Values linecap itself writes under these keys (ids, names, path templates), never a mobile;
+# every other text (a reason carries an error's words) is masked.
+_STRUCTURED = frozenset({"kind", "type", "event", "latest_event", "call", "status", "queue",
+                         "outcome", "run", "by"})
 
 # KEYS[1] the list; ARGV: cutoff (ms), cap, ttl (s), entries… Entries start `{"at":<ms>`.
 _APPEND = """
@@ -94,6 +96,11 @@ class HistoryStore:
             if not writes:
                 return True
             cutoff = now_ms() - self.ttl_seconds * 1000
+            if len(writes) == 1:  # one EVALSHA; a pipeline would first ask SCRIPT EXISTS
+                key, encoded = writes[0]
+                self._append(keys=[key], args=[cutoff, self.max_entries, self.ttl_seconds,
+                                               *encoded])
+                return True
             pipe = self.client.pipeline(transaction=False)
             for key, encoded in writes:
                 self._append(keys=[key], args=[cutoff, self.max_entries, self.ttl_seconds,
@@ -129,6 +136,6 @@ def _encoded(value: dict[str, Any]) -> str:
 
 
 def _masked(key: str, value: Any) -> Any:
-    if isinstance(value, str) and key not in _UNMASKED and not key.endswith("event"):
+    if isinstance(value, str) and key not in _STRUCTURED:
         return mask_mobile(value)
     return value

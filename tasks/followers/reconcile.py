@@ -45,6 +45,7 @@ BACKLOG_PAUSE_SECONDS = 30.0
 STEP_SECONDS = 30.0  # one step (a task run) stops after this long, between two pages
 # LINE's cursor lives 24 hours; a run that paused longer starts its paging over.
 CURSOR_LIFETIME_SECONDS = 23 * 3600
+MAX_RESTARTS = 3  # a list that cannot be read to its end this often ends the run
 
 # Counts in a run's summary.
 FOLLOWERS = "followers"  # listed by LINE
@@ -137,9 +138,14 @@ class Reconciler:
             run.phase, run.scan_cursor = "drift", 0
 
     def _start_over(self, run: Run, why: str) -> None:
+        """Page again from the first page; what the pages counted is counted again."""
+        if run.restarts >= MAX_RESTARTS:
+            raise InvalidInputError(f"LINE's follower list could not be read to its end "
+                                    f"({run.restarts} starts over; last: {why})")
         log.warning("reconciliation reads LINE's follower list again from the start: %s", why,
                     extra={"channel": self.channel.channel_id, "run": run.run_id})
         run.cursor, run.cursor_at = None, None
+        run.counts, run.queued_sample = {}, []
         run.restarts += 1
 
     def _queue_follows(self, run: Run, queue: list[tuple[str, UserRecord | None]],

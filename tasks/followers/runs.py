@@ -9,7 +9,9 @@ or `linecap reconcile` by hand) goes through `advance`.
 
 When LINE refuses the follower list (403: only verified and premium accounts have it; 401: the
 token), the run ends at once with one warning line and that reason in its summary: the next
-attempt is the next run, not a retry loop.
+attempt is the next run, not a retry loop. Another refusal (a 400 that starting the list over
+does not cure) ends the run as failed, with one error line. LINE not answering (5xx, 429, a
+timeout) pauses the run for a later tick.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import LineChannel
-from core.errors import ConfigurationError, CredentialsError, TransientError
+from core.errors import ConfigurationError, CredentialsError, LinecapError, TransientError
 from core.store.reconciliation import ReconciliationStore, Run
 from tasks.followers.reconcile import Reconciler, Step
 from workers.runtime import Runtime
@@ -35,7 +37,7 @@ STALE_SECONDS = 300
 FAILURE_PAUSE_SECONDS = 60
 MAX_FAILURE_PAUSE_SECONDS = 3600
 
-CONTINUED, FINISHED, REFUSED = "continued", "finished", "refused"
+CONTINUED, FINISHED, REFUSED, FAILED = "continued", "finished", "refused", "failed"
 PAUSED, NOT_DUE, BUSY, SUPERSEDED = "paused", "not_due", "busy", "superseded"
 
 
@@ -105,6 +107,11 @@ def _step(store: ReconciliationStore, reconciler: Reconciler, run: Run) -> Advan
         return _refused(store, reconciler.channel, run, exc)
     except TransientError as exc:
         return _failed_for_now(store, run, exc)
+    except LinecapError as exc:  # LINE refused a request linecap made: not worth repeating
+        log.error("reconciliation failed: %s", exc, extra=_fields(run))
+        summary = run.summary("failed", str(exc))
+        store.finish(run, summary)
+        return Advanced(FAILED, run, summary)
     run.failures = 0
     run.slice += 1
     if result.done:

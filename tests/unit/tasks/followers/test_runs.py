@@ -117,3 +117,22 @@ def test_line_failing_pauses_the_run_for_a_later_tick(make_runtime):
     run = runs.store_for(runtime).current(CHANNEL_ID)
     assert run.paused_until - time.time() == pytest.approx(runs.FAILURE_PAUSE_SECONDS, abs=5)
     assert not runs.resumable(run) and runs.resumable(run, now=run.paused_until)
+
+
+def test_a_list_that_cannot_be_read_to_its_end_fails_the_run_once(runtime, caplog):
+    from core.errors import InvalidInputError
+
+    def page(channel, start=None, limit=1000):
+        if start:
+            raise InvalidInputError("LINE followers: HTTP 400 (start is invalid)")
+        return [new_user_id()], "next-page"
+
+    runtime.line_api.follower_page = page
+    with caplog.at_level(logging.WARNING, logger="linecap.reconcile"):
+        result = runs.advance(runtime, reconciler(runtime), interval=3600)
+    assert result.status == runs.FAILED
+    assert result.summary["status"] == "failed" and "could not be read" in \
+        result.summary["message"]
+    assert [r.levelname for r in caplog.records if r.name == "linecap.reconcile"] == \
+        ["WARNING"] * 3 + ["ERROR"], "three starts over, then one error"
+    assert runs.store_for(runtime).current(CHANNEL_ID) is None
