@@ -59,7 +59,7 @@ class LeasedScheduler(Scheduler):
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lease = Lease(redis_client(self._settings.redis_url, socket_timeout=2.0,
                                          fail_fast=True), LEASE_KEY, LEASE_SECONDS, holder)
-        self._leading: bool | None = None
+        self._part = ""  # leading, standing by, or unreachable
         super().__init__(*args, **kwargs)
 
     def install_default_entries(self, data: Any) -> None:
@@ -78,7 +78,7 @@ class LeasedScheduler(Scheduler):
         return super().tick(*args, **kwargs)
 
     def close(self) -> None:
-        if self._leading:
+        if self._part == "leading":
             try:
                 self._lease.release()
                 log.info("beat lease released", extra={"holder": self._lease.holder})
@@ -87,22 +87,22 @@ class LeasedScheduler(Scheduler):
         super().close()
 
     def _hold(self) -> bool:
+        """Take or renew the lease; one log line each time this beat's part changes."""
         try:
-            leading = self._lease.hold()
+            part = "leading" if self._lease.hold() else "standing by"
         except redis.RedisError as exc:
-            leading = False
-            if self._leading is not False:
+            part = "unreachable"
+            if self._part != part:
                 log.error("beat lease unreachable (%s); sending nothing until Redis answers",
                           type(exc).__name__)
-        if leading and not self._leading:
+        if part != self._part and part == "leading":
             log.info("beat lease held: this beat sends the schedule",
                      extra={"holder": self._lease.holder})
-        elif not leading and self._leading is not False:
+        elif part != self._part and part == "standing by":
             log.info("another beat holds the lease; standing by",
-                     extra={"holder": self._lease.holder,
-                            "lease_holder": self._safe_holder()})
-        self._leading = leading
-        return leading
+                     extra={"holder": self._lease.holder, "lease_holder": self._safe_holder()})
+        self._part = part
+        return part == "leading"
 
     def _safe_holder(self) -> str | None:
         try:

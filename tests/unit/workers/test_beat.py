@@ -90,3 +90,21 @@ def test_the_procfile_runs_the_leased_scheduler():
     procfile = (Path(__file__).resolve().parents[3] / "Procfile").read_text()
     line = next(line for line in procfile.splitlines() if line.startswith("beat:"))
     assert line == "beat: celery -A workers.celery_app " + " ".join(beat.BEAT_ARGS)
+
+
+def test_a_beat_that_cannot_reach_redis_sends_nothing_and_says_so_once(schedulers, caplog):
+    import logging
+
+    import redis
+
+    (first, _), sent = schedulers
+
+    def unreachable():
+        raise redis.ConnectionError("refused")
+
+    first._lease.hold = unreachable
+    with caplog.at_level(logging.INFO, logger="linecap.beat"):
+        ticks(first)
+    assert sent == []
+    assert [r.getMessage() for r in caplog.records if r.name == "linecap.beat"] == [
+        "beat lease unreachable (ConnectionError); sending nothing until Redis answers"]
