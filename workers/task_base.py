@@ -3,8 +3,8 @@ body a plain function of (runtime, channel id, payload).
 
 Every task gets the same frame from its TaskSpec: acks late (a killed worker's message comes
 back), the job's fields on every log line, the per-process runtime handed in, the failure
-policy of workers.failure_policy, and its outcome counted in the metrics. The queue comes from
-workers.registry.
+policy of workers.failure_policy, its outcome counted in the metrics, and the run written into
+its LINE user's history (workers.journal). The queue comes from workers.registry.
 """
 
 from __future__ import annotations
