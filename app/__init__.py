@@ -45,19 +45,23 @@ def create_app(settings: Settings | None = None, publisher=None, redis_client=No
         publisher = CeleryEventPublisher(celery_app, probe=redis_client.ping)
     from core.metrics import get_metrics
     from core.store.dead_letters import DeadLetterStore
+    from core.store.history import HistoryStore
 
     app.extensions["linecap.redis"] = redis_client
     app.extensions["linecap.celery"] = celery_app
     app.extensions["linecap.publisher"] = publisher
     app.extensions["linecap.dead_letters"] = DeadLetterStore(
         redis_client, settings.dead_letter_ttl_seconds)
+    app.extensions["linecap.history"] = HistoryStore(
+        redis_client, settings.history_ttl_seconds, settings.history_max_entries)
     app.extensions["linecap.metrics"] = get_metrics()
 
-    from app import health, linking, metrics_endpoint, ops, webhook
+    from app import health, linking, metrics_endpoint, ops, ops_users, webhook
 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(ops_users.bp)
     app.register_blueprint(linking.bp)
     app.register_blueprint(metrics_endpoint.bp)
     if settings.forwarded_hops:

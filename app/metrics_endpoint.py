@@ -1,5 +1,5 @@
 """GET /metrics for the web: every gunicorn worker's numbers summed, plus Redis state (queues,
-dead letters, each Capillary rate budget's use).
+dead letters, each Capillary rate budget's use, each channel's last reconciliation).
 
 Behind `Authorization: Bearer <key>` with a key from LINECAP_METRICS_KEYS (off while none is
 set): on Heroku the web's port is public, and the numbers name channels and show queue depths,
@@ -20,6 +20,7 @@ from app.api_keys import require_api_key
 from core.metrics import multiprocess_registry
 from core.store.rate_budget import SharedRateLimiter
 from workers.queue_metrics import RedisStateCollector
+from workers.reconciliation_metrics import ReconciliationCollector
 
 bp = Blueprint("metrics", __name__)
 
@@ -31,8 +32,10 @@ def metrics() -> Response:
     client = current_app.extensions["linecap.redis"]
     budgets = SharedRateLimiter(client, settings.capillary_rate_limit_rpm,
                                 group_limits=settings.group_rate_limits).budgets()
-    registry = multiprocess_registry(RedisStateCollector(
-        client, dead_letter_ttl=settings.dead_letter_ttl_seconds, budgets=budgets))
+    registry = multiprocess_registry(
+        RedisStateCollector(client, dead_letter_ttl=settings.dead_letter_ttl_seconds,
+                            budgets=budgets),
+        ReconciliationCollector(client, [c.channel_id for c in settings.channels]))
     encoder, content_type = choose_encoder(request.headers.get("Accept"))
     return Response(encoder(registry), content_type=content_type)
 

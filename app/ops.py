@@ -2,6 +2,8 @@
 
 Authenticated with LINECAP_OPS_API_KEYS; the same operations as `linecap dlq …`. Every replay
 and purge leaves a log line (what, how many, from where): they change what happens to events.
+A replay also goes into the user's history. (Users' histories and the reconciliation:
+app/ops_users.py.)
 """
 
 from __future__ import annotations
@@ -60,6 +62,14 @@ def _celery():
     return current_app.extensions["linecap.celery"]
 
 
+def _history():
+    return current_app.extensions["linecap.history"]
+
+
+def _by() -> str:
+    return f"ops API ({request.remote_addr})"
+
+
 @bp.get("/dead-letters")
 @require_api_key("ops_api_keys")
 def list_dead_letters():
@@ -81,7 +91,7 @@ def show_dead_letter(event_id: str):
 @bp.post("/dead-letters/<event_id>/replay")
 @require_api_key("ops_api_keys")
 def replay_dead_letter(event_id: str):
-    if not replay_one(_store(), _celery(), event_id):
+    if not replay_one(_store(), _celery(), event_id, _history(), _by()):
         return jsonify({"message": "no such dead letter"}), 404
     _audit("replayed", 1, event_id)
     return jsonify({"replayed": 1})
@@ -90,7 +100,7 @@ def replay_dead_letter(event_id: str):
 @bp.post("/dead-letters/replay")
 @require_api_key("ops_api_keys")
 def replay_dead_letters():
-    replayed = replay_all(_store(), _celery())
+    replayed = replay_all(_store(), _celery(), _history(), _by())
     _audit("replayed", replayed)
     return jsonify({"replayed": replayed})
 

@@ -2,6 +2,8 @@
 
 Complete means the guide's final check passes: an INSTORE and a LINE profile (for this
 channel's source account) on one customer, confirmed by looking up each source separately.
+When the LINE subscription is not OPTIN, the user's history says why ("not opted in because:
+unfollow 01H… applied at …") and `linecap history` tells the rest.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from cli import context
+from cli import context, history
 from cli.output import NOT_OK, print_fields, print_json
 from cli.validation import line_user_id_arg, mobile_arg
 from config import LineChannel
@@ -67,10 +69,16 @@ def run(args: argparse.Namespace) -> int:
     runtime = context.runtime(config)
     view = by_line_user(runtime, channel, args.line_user) if args.line_user else \
         by_mobile(runtime, channel, args.mobile)
+    user_id = args.line_user or identifier_value(view.line, config.lookup_identifier_name)
+    why = None
+    if user_id and view.subscription != "OPTIN":
+        why = history.read(config, channel.channel_id, user_id).explanation()
     if args.json:
-        print_json(view.to_json())
+        print_json({**view.to_json(), "line_user_id": user_id, "why": why})
     else:
-        print_view(view)
+        extra = [("why", why), ("history", f"linecap history --line-user {user_id} "
+                                           f"--channel {channel.channel_id}")] if why else []
+        print_view(view, extra)
     return 0 if view.complete else NOT_OK
 
 
@@ -100,7 +108,7 @@ def _every_source(runtime: Runtime, found: dict[str, Any] | None) -> dict[str, A
     return runtime.capillary.customer(int(found["id"]), "ALL") or found
 
 
-def print_view(view: MemberView) -> None:
+def print_view(view: MemberView, extra: list[tuple[str, Any]] | None = None) -> None:
     print_fields([
         ("customer", view.customer_id if view.customer_id is not None else "not found"),
         ("INSTORE profile", describe_profile(view.instore)),
@@ -108,6 +116,7 @@ def print_view(view: MemberView) -> None:
         ("same customer", "yes" if view.same_customer else "no"),
         ("LINE subscription", view.subscription or "not recorded"),
         ("mapping", "complete" if view.complete else "INCOMPLETE"),
+        *(extra or []),
     ])
 
 

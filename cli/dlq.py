@@ -13,9 +13,11 @@ from cli import context
 from cli.output import NOT_OK, CliError, print_json, print_table
 from cli.validation import positive_int_arg
 from core.store.dead_letters import DeadLetter, DeadLetterStore
+from core.store.history import HistoryStore
 from workers.replay import replay_all, replay_one
 
 ERROR_WIDTH = 60
+REPLAYED_BY = "linecap dlq replay"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -88,12 +90,14 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     config = context.settings()
-    dead = DeadLetterStore(context.connect_redis(config), config.dead_letter_ttl_seconds)
+    client = context.connect_redis(config)
+    dead = DeadLetterStore(client, config.dead_letter_ttl_seconds)
+    journal = HistoryStore(client, config.history_ttl_seconds, config.history_max_entries)
     with context.celery_app(config) as app:
         if args.all:
-            print(f"replayed {replay_all(dead, app)}")
+            print(f"replayed {replay_all(dead, app, journal, REPLAYED_BY)}")
             return 0
-        if not replay_one(dead, app, args.id):
+        if not replay_one(dead, app, args.id, journal, REPLAYED_BY):
             raise CliError(f"no dead letter with id {args.id}", NOT_OK)
     print(f"replayed {args.id}")
     return 0

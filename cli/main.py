@@ -19,7 +19,9 @@ from cli import (
     channels,
     check,
     dlq,
+    history,
     importer,
+    reconcile,
     register,
     send_event,
     setup,
@@ -35,7 +37,8 @@ from core.errors import (
     TransientError,
 )
 
-COMMANDS = (up, channels, setup, send_event, register, check, importer, backfill, dlq)
+COMMANDS = (up, channels, setup, send_event, register, check, history, importer, backfill,
+            reconcile, dlq)
 
 
 def build_parser() -> argparse.ArgumentParser:

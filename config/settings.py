@@ -27,6 +27,8 @@ DEFAULT_USER_RECORD_TTL_SECONDS = 90 * DAY
 DEFAULT_IDENTITY_TTL_SECONDS = 365 * DAY
 DEFAULT_PARKED_TTL_SECONDS = 90 * DAY
 DEFAULT_DEAD_LETTER_TTL_SECONDS = 30 * DAY
+DEFAULT_HISTORY_TTL_SECONDS = 30 * DAY
+DEFAULT_HISTORY_MAX_ENTRIES = 200
 UNKNOWN_USER_STRATEGIES = ("external_id", "park")
 # How a LINE user is found in Capillary: by the LINE id (identifierName=line, not in the
 # documented list), by the externalId linecap gives every LINE profile it registers, or the
@@ -159,6 +161,22 @@ class Settings:
                                            "LINECAP_DEAD_LETTER_TTL_SECONDS", minimum=DAY)
     line_access_base_url: str = setting(DEFAULT_LINE_ACCESS_BASE_URL, "LINE_ACCESS_BASE_URL",
                                         url=True)
+    # A user's history (what arrived, how it ended, the Capillary calls): kept this long after
+    # its last entry, at most this many entries per (channel, user).
+    history_ttl_seconds: int = setting(DEFAULT_HISTORY_TTL_SECONDS, "LINECAP_HISTORY_TTL_SECONDS",
+                                       minimum=DAY)
+    history_max_entries: int = setting(DEFAULT_HISTORY_MAX_ENTRIES,
+                                       "LINECAP_HISTORY_MAX_ENTRIES", minimum=10, maximum=5000)
+    # Reconciliation with LINE's follower list, every this many seconds per channel (0: off);
+    # LINECAP_RECONCILE_CHANNEL_INTERVALS overrides it per channel ("<channel id>=<seconds>,…").
+    reconcile_interval_seconds: int = setting(DAY, "LINECAP_RECONCILE_INTERVAL_SECONDS",
+                                              minimum=0, maximum=30 * DAY)
+    reconcile_channel_intervals: str = setting("", "LINECAP_RECONCILE_CHANNEL_INTERVALS")
+    # Users linecap has as following whom LINE's list leaves out get an unfollow (off: they
+    # are only reported; LINE's list also leaves out users who have not consented).
+    reconcile_repair_missing: bool = setting(False, "LINECAP_RECONCILE_REPAIR_MISSING")
+    # How often the beat process asks the workers whether a channel's reconciliation is due.
+    beat_tick_seconds: int = setting(60, "LINECAP_BEAT_TICK_SECONDS", minimum=1, maximum=3600)
 
     def channel(self, channel_id: str) -> LineChannel | None:
         return next((c for c in self.channels if c.channel_id == channel_id), None)
@@ -174,6 +192,11 @@ class Settings:
     @property
     def single_channel(self) -> LineChannel | None:
         return self.channels[0] if len(self.channels) == 1 else None
+
+    def reconcile_interval(self, channel_id: str) -> int:
+        """Seconds between two reconciliations of the channel (0: never on a schedule)."""
+        overrides = parse_channel_intervals(self.reconcile_channel_intervals)
+        return overrides.get(channel_id, self.reconcile_interval_seconds)
 
 
 @dataclass(frozen=True)
@@ -209,7 +232,29 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     pairs = settings.flower_basic_auth.split(",") if settings.flower_basic_auth else []
     if not all(":" in pair and pair.split(":", 1)[1] for pair in pairs):
         raise ConfigError("FLOWER_BASIC_AUTH must be user:password[,user2:password2]")
+    unknown = set(parse_channel_intervals(settings.reconcile_channel_intervals)) - {
+        c.channel_id for c in settings.channels}
+    if unknown:
+        raise ConfigError("LINECAP_RECONCILE_CHANNEL_INTERVALS names a channel that is not "
+                          f"configured: {', '.join(sorted(unknown))}")
     return settings
+
+
+def parse_channel_intervals(raw: str) -> dict[str, int]:
+    """`<channel id>=<seconds>,…` as a dict; ConfigError naming the variable otherwise."""
+    intervals: dict[str, int] = {}
+    for pair in (p.strip() for p in raw.split(",") if p.strip()):
+        channel_id, _, seconds = pair.partition("=")
+        if not (re.fullmatch(r"[A-Za-z0-9_-]{1,64}", channel_id.strip())
+                and seconds.strip().isascii() and seconds.strip().isdigit()):
+            raise ConfigError("LINECAP_RECONCILE_CHANNEL_INTERVALS must be "
+                              "<channel id>=<seconds>[,<channel id>=<seconds>…]")
+        value = int(seconds.strip())
+        if value > 30 * DAY:
+            raise ConfigError("LINECAP_RECONCILE_CHANNEL_INTERVALS: at most 2592000 seconds "
+                              "(30 days) per channel")
+        intervals[channel_id.strip()] = value
+    return intervals
 
 
 def settings_or_exit(exit_code: int = 2) -> Settings:

@@ -15,6 +15,11 @@ CHANNEL_SECRET = "0123456789abcdef0123456789abcdef"
 ACCESS_TOKEN = "test-access-token"
 SOURCE_ACCOUNT_ID = "line-account-1"
 CHANNEL = LineChannel("main", CHANNEL_ID, CHANNEL_SECRET, ACCESS_TOKEN, SOURCE_ACCOUNT_ID)
+# A channel of an account that is neither verified nor premium: LINE refuses its follower list
+# (`verified` is the fake LINE platform's switch; linecap ignores the key).
+UNVERIFIED_CHANNEL = {"name": "unverified", "channel_id": "1650000009",
+                      "channel_secret": "9" * 32, "access_token": "unverified-access-token",
+                      "source_account_id": "line-account-9", "verified": False}
 
 
 def channels_json(*extra: dict) -> str:

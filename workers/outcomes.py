@@ -32,6 +32,14 @@ class Outcome(StrEnum):
     # import rows
     REGISTERED = "registered"
     ALREADY_THERE = "already_there"
+    # reconciliation steps (tasks.followers.runs)
+    RUN_CONTINUED = "continued"
+    RUN_PAUSED = "paused"
+    RUN_FINISHED = "finished"
+    RUN_REFUSED = "refused"
+    RUN_NOT_DUE = "not_due"
+    RUN_BUSY = "busy"
+    RUN_SUPERSEDED = "superseded"
 
     @classmethod
     def link_refused(cls, nonce_status: str) -> Outcome:

@@ -83,6 +83,14 @@ class RedisStateCollector(Collector):
         return depths, int(rest[0]), int(rest[1]), [int(n) for n in rest[2:]]
 
 
+def queue_depth(client: redis.Redis, queue: str) -> int:
+    """Messages waiting in one queue, all priority steps (one round trip)."""
+    pipe = client.pipeline(transaction=False)
+    for key in _queue_keys(queue):
+        pipe.llen(key)
+    return int(sum(pipe.execute()))
+
+
 def _queue_keys(queue: str) -> list[str]:
     """kombu keeps one Redis list per priority step; unprioritised messages use the bare name."""
     return [queue if step == 0 else f"{queue}{RedisChannel.sep}{step}" for step in PRIORITY_STEPS]

@@ -2,8 +2,8 @@
 dead-letter replay, the queue-depth metrics and every worker's queue list are read from.
 
 Two lanes share Capillary's budget: `live` (webhook events, links a person waits for) may use
-all of it; `bulk` (back-fills, imports, replays) only what the live reserve leaves
-(core.store.rate_budget). A task runs in the lane of the queue it came from.
+all of it; `bulk` (back-fills, reconciliation, imports, replays) only what the live reserve
+leaves (core.store.rate_budget). A task runs in the lane of the queue it came from.
 
 Plain names only (no Celery import), so the web, the CLI and the tests can read it cheaply.
 """
@@ -18,6 +18,7 @@ EVENT_BATCHES_QUEUE = "line-event-batches"
 LINKING_QUEUE = "linking"
 BULK_EVENTS_QUEUE = "line-events-bulk"
 IMPORTS_QUEUE = "imports"
+RECONCILE_QUEUE = "reconciliation"
 
 PROCESS_EVENT_TASK = "linecap.process_event"
 FAN_OUT_TASK = "linecap.fan_out_events"
@@ -25,6 +26,7 @@ LINK_TASK = "linecap.link_customer"
 IMPORT_TASK = "linecap.import_user"
 IMPORT_BATCH_TASK = "linecap.import_rows"
 BACKFILL_TASK = "linecap.backfill_followers"
+RECONCILE_TASK = "linecap.reconcile_followers"
 
 # A task's queue in each lane it runs in; the first is where Celery routes it by default.
 TASK_LANES: dict[str, dict[str, str]] = {
@@ -34,13 +36,15 @@ TASK_LANES: dict[str, dict[str, str]] = {
     IMPORT_TASK: {BULK: IMPORTS_QUEUE},
     IMPORT_BATCH_TASK: {BULK: IMPORTS_QUEUE},
     BACKFILL_TASK: {BULK: BULK_EVENTS_QUEUE},
+    RECONCILE_TASK: {BULK: RECONCILE_QUEUE},
 }
 TASK_QUEUES: dict[str, str] = {task: next(iter(lanes.values()))
                                for task, lanes in TASK_LANES.items()}
 LANE_OF_QUEUE: dict[str, str] = {queue: lane_name for lanes in TASK_LANES.values()
                                  for lane_name, queue in lanes.items()}
 # The modules that declare them, for Celery's `include`.
-TASK_MODULES = ("tasks.events.entry", "tasks.linking.entry", "tasks.imports.entry")
+TASK_MODULES = ("tasks.events.entry", "tasks.linking.entry", "tasks.imports.entry",
+                "tasks.followers.entry")
 # Every queue, in the order a worker lists them.
 QUEUES: tuple[str, ...] = tuple(dict.fromkeys(
     queue for lanes in TASK_LANES.values() for queue in lanes.values()))

@@ -7,6 +7,7 @@ parent.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -18,8 +19,10 @@ from core.line.client import LineApiClient
 from core.metrics import get_metrics
 from core.store.connection import redis_client
 from core.store.dead_letters import DeadLetterStore
+from core.store.history import HistoryStore
 from core.store.rate_budget import SharedRateLimiter
 from core.store.state import Retention, StateStore
+from workers import journal
 
 
 @dataclass
@@ -31,6 +34,11 @@ class Runtime:
     line_api: LineApiClient
     state: StateStore
     dead_letters: DeadLetterStore
+    history: HistoryStore | None = None  # None: one with the default retention
+
+    def __post_init__(self) -> None:
+        if self.history is None:
+            self.history = history_store(self.redis, self.settings)
 
     def channel(self, channel_id: str) -> LineChannel:
         """The configured channel; a job for another (removed since?) is a dead letter."""
@@ -55,12 +63,27 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         redis=client,
         limiter=limiter,
-        capillary=CapillaryClient.from_settings(settings, limiter,
-                                                observe=metrics.capillary_call),
+        capillary=CapillaryClient.from_settings(
+            settings, limiter, observe=both(metrics.capillary_call, journal.capillary_call)),
         line_api=LineApiClient(settings.line_api_base_url),
         state=state,
         dead_letters=DeadLetterStore(client, settings.dead_letter_ttl_seconds),
+        history=history_store(client, settings),
     )
+
+
+def history_store(client: redis.Redis, settings: Settings) -> HistoryStore:
+    return HistoryStore(client, settings.history_ttl_seconds, settings.history_max_entries)
+
+
+def both(*observers: Callable[[str, str, float], None]) -> Callable[[str, str, float], None]:
+    """One `observe` callback for the Capillary transport that reports to each observer."""
+
+    def observe(endpoint: str, status: str, seconds: float) -> None:
+        for observer in observers:
+            observer(endpoint, status, seconds)
+
+    return observe
 
 
 _runtime: Runtime | None = None

@@ -3,8 +3,8 @@ body a plain function of (runtime, channel id, payload).
 
 Every task gets the same frame from its TaskSpec: acks late (a killed worker's message comes
 back), the job's fields on every log line, the per-process runtime handed in, the failure
-policy of workers.failure_policy, and its outcome counted in the metrics. The queue comes from
-workers.registry.
+policy of workers.failure_policy, its outcome counted in the metrics, and the run written into
+its LINE user's history (workers.journal). The queue comes from workers.registry.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from typing import Any
 from celery import Task, shared_task
 from celery.exceptions import Retry
 
+from core.line import events
 from core.logs import log_context
 from core.metrics import get_metrics
 from core.store.rate_budget import lane
+from core.validation import is_line_user_id
 from workers.failure_policy import Attempts, Job, run_with_policy
+from workers.journal import RunJournal, run_journal
 from workers.messages import short_kwargsrepr
 from workers.outcomes import Outcome
 from workers.registry import lane_of, queue_for
@@ -75,13 +78,17 @@ class TaskSpec:
         job = Job(self.job_id(channel_id, data) or str(task.request.id), channel_id, data,
                   self.name, self.payload)
         delivery = getattr(task.request, "delivery_info", None) or {}
-        with log_context(**self.log_fields(channel_id, data), task_id=task.request.id), \
-                lane(lane_of(delivery.get("routing_key"))):
+        fields = self.log_fields(channel_id, data)
+        journal = self._journal(job, fields, attempts, delivery.get("routing_key"))
+        with log_context(**fields, task_id=task.request.id), \
+                lane(lane_of(delivery.get("routing_key"))), \
+                run_journal(journal, _write_history):
             metrics = get_metrics()
             metrics.task_started(self.name)
             outcome = Outcome.FAILED
             try:
                 outcome = self._outcome(task, job, Attempts.from_kwargs(attempts))
+                journal.ended(outcome, _dead_letter_reason(journal, job, outcome))
                 return outcome
             except Retry:
                 outcome = Outcome.RETRIED
@@ -91,6 +98,20 @@ class TaskSpec:
                 if self.counts_as_event:
                     event = data if isinstance(data, dict) else {}
                     metrics.event_finished(outcome, event, channel_id)
+
+    def _journal(self, job: Job, fields: dict[str, Any], attempts: dict | None,
+                 queue: str | None) -> RunJournal:
+        """The run's entries for its user's history (none without a LINE user)."""
+        user = fields.get("user_id")
+        data = job.payload if isinstance(job.payload, dict) else {}
+        journal = RunJournal(
+            job.channel_id, user if is_line_user_id(user) else None,
+            fields.get("webhook_event_id") or job.letter_id,
+            events.event_type(data) if self.counts_as_event else self.noun,
+            Attempts.from_kwargs(attempts).failures + 1)
+        if attempts is None and self.counts_as_event:  # the message's first run
+            journal.received(data, queue)
+        return journal
 
     def _outcome(self, task: Task, job: Job, tries: Attempts) -> Outcome:
         runtime = get_runtime()
@@ -104,6 +125,21 @@ class TaskSpec:
             self.after_run(runtime, job, outcome)
         log.info("%s %s", self.noun, outcome, extra={"outcome": str(outcome)})
         return outcome
+
+
+def _write_history(journal: RunJournal) -> None:
+    get_runtime().history.record(journal.channel_id, journal.user_id, journal.entries)
+
+
+def _dead_letter_reason(journal: RunJournal, job: Job, outcome: Outcome) -> str | None:
+    """A dead letter's error, for the history (read back: the failure policy keeps it)."""
+    if outcome != Outcome.DEAD_LETTERED or journal.user_id is None:
+        return None
+    try:
+        letter = get_runtime().dead_letters.get(job.letter_id)
+    except Exception:  # the history never fails the work it describes
+        return None
+    return f"{letter.error_class}: {letter.error}" if letter else None
 
 
 def linecap_task(name: str, **options: Any) -> Callable[[Body], Task]:

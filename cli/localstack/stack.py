@@ -1,8 +1,9 @@
 """`linecap up`: the whole system on one machine, from nothing but Python.
 
 Redis (embedded unless REDIS_URL is set), the Capillary and LINE sandboxes (unless real URLs are
-set), the web app, a worker and Flower run as supervised children. Ctrl-C stops them all, in
-reverse order; if one dies, the rest are stopped and we exit 1, so a broken piece is never hidden.
+set), the web app, a worker, the beat and Flower run as supervised children. Ctrl-C stops them
+all, in reverse order; if one dies, the rest are stopped and we exit 1, so a broken piece is
+never hidden.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from config.settings import LocalStackSettings, read_fields
 from core.line.builders import user_event, webhook_body
 from core.line.signature import sign
 from core.store.connection import redis_client
+from workers.beat import BEAT_ARGS
 
 DEMO_CHANNEL_ID = "1234567890"
 SANDBOX_USERNAME = "sandbox-till"
@@ -189,6 +191,8 @@ def _children(plan: StackPlan) -> list[tuple[str, list[str], dict[str, str]]]:
     worker = ["worker", "--loglevel", "INFO"]  # no -Q: every queue of workers.registry
     worker += ["--concurrency", str(plan.settings.worker_concurrency)]
     children.append(("worker", celery + worker, env))
+    # The reconciliation's ticks (workers.beat: one beat sends, however many run).
+    children.append(("beat", [*celery, *BEAT_ARGS], env))
     flower = [*py, "workers.flower", f"--address={host}", f"--port={plan.flower_port}"]
     children.append(("flower", flower, {**env, "LINECAP_LOCAL_MODE": "1"}))
     return children

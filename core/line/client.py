@@ -49,16 +49,25 @@ class LineApiClient:
         """Every current follower's userId, page by page (verified/premium accounts only)."""
         start: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": limit}
-            if start:
-                params["start"] = start
-            response = self._request(channel, "GET", "/v2/bot/followers/ids", "followers",
-                                     params=params)
-            body = self._json(response, "followers")
-            yield from body.get("userIds", [])
-            start = body.get("next")
+            ids, start = self.follower_page(channel, start, limit)
+            yield from ids
             if not start:
                 return
+
+    def follower_page(self, channel: LineChannel, start: str | None = None,
+                      limit: int = 1000) -> tuple[list[str], str | None]:
+        """One page of follower ids and the `next` cursor (None on the last page). A cursor
+        is valid for 24 hours; an expired one is refused as bad input (400)."""
+        params: dict[str, Any] = {"limit": limit}
+        if start:
+            params["start"] = start
+        response = self._request(channel, "GET", "/v2/bot/followers/ids", "followers",
+                                 params=params)
+        body = self._json(response, "followers")
+        ids = body.get("userIds")
+        following = body.get("next")
+        return ([i for i in ids if isinstance(i, str)] if isinstance(ids, list) else [],
+                following if isinstance(following, str) and following else None)
 
     def issue_link_token(self, channel: LineChannel, user_id: str) -> str:
         response = self._request(channel, "POST", f"/v2/bot/user/{_checked(user_id)}/linkToken",

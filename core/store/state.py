@@ -10,10 +10,11 @@ here, so a key's size is bounded too.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -32,6 +33,11 @@ return 0
 _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
+"""
+# Only on a record that exists: a new hash would have no expiry and no "ts".
+_MARK_SEEN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], 'seen', ARGV[1]) end
+return -1
 """
 
 P = "linecap:"
@@ -59,6 +65,8 @@ class UserRecord:
     last_timestamp: int
     last_event_id: str
     state: str  # "followed", "unfollowed"
+    # When it was written (0: by a version that did not say); not part of what it says.
+    applied_at: float = field(default=0.0, compare=False)
 
     def is_newer_than(self, timestamp: int, event_id: str) -> bool:
         return (self.last_timestamp, self.last_event_id) >= (timestamp, event_id)
@@ -95,6 +103,7 @@ class StateStore:
         self.retention = retention or Retention()
         self._release = client.register_script(_RELEASE)
         self._extend = client.register_script(_EXTEND)
+        self._mark_seen = client.register_script(_MARK_SEEN)
 
     # -- applied events -------------------------------------------------------------------
     def outcome_of(self, event_id: str) -> str | None:
@@ -110,7 +119,8 @@ class StateStore:
         pipe.set(f"{P}event:{event_id}", outcome, ex=self.dedup_ttl)
         if new_state is not None:
             key = self._user_key(channel_id, user_id)
-            pipe.hset(key, mapping={"ts": timestamp, "event": event_id, "state": new_state})
+            pipe.hset(key, mapping={"ts": timestamp, "event": event_id, "state": new_state,
+                                    "at": round(time.time(), 3)})
             pipe.expire(key, self.retention.user_record)
         pipe.execute()
 
@@ -132,6 +142,42 @@ class StateStore:
         outcome, record, customer, parked = pipe.execute()
         return UserView(outcome, _user_record(record), int(customer) if customer else None,
                         json.loads(parked) if parked else None)
+
+    def user_records(self, channel_id: str, user_ids: list[str]
+                     ) -> list[tuple[UserRecord | None, bool]]:
+        """Each user's order record and whether a follow of theirs is parked, in one round
+        trip (the reconciliation reads a page of LINE's followers at once)."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.hgetall(self._user_key(channel_id, user_id))
+            pipe.exists(self._parked_key(channel_id, user_id))
+        answers = pipe.execute()
+        return [(_user_record(answers[i]), bool(answers[i + 1]))
+                for i in range(0, len(answers), 2)]
+
+    def mark_seen(self, channel_id: str, user_ids: list[str], run_id: str) -> None:
+        """Note on each user's record that reconciliation `run_id` found them in LINE's list."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            self._mark_seen(keys=[self._user_key(channel_id, user_id)], args=[run_id],
+                            client=pipe)
+        pipe.execute()
+
+    def scan_user_records(self, channel_id: str, cursor: int = 0, count: int = 1000
+                          ) -> tuple[int, list[tuple[str, UserRecord, str]]]:
+        """One step of a SCAN over the channel's order records: the next cursor (0 at the
+        end) and (user, record, the run that last saw the user in LINE's list)."""
+        prefix = self._user_key(channel_id, "")
+        cursor, keys = self.client.scan(cursor, match=prefix + "U*", count=count)
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        found = []
+        for key, data in zip(keys, pipe.execute() if keys else [], strict=True):
+            record = _user_record(data)
+            if record is not None:
+                found.append((key.removeprefix(prefix), record, data.get("seen", "")))
+        return int(cursor), found
 
     @contextmanager
     def user_lock(self, channel_id: str, user_id: str) -> Iterator[UserLock]:
@@ -228,8 +274,8 @@ class StateStore:
             return 0
         entries = self.client.hgetall(legacy)
         pipe = self.client.pipeline(transaction=True)
-        for field, raw in entries.items():
-            pipe.set(PARKED + field, raw, ex=self.retention.parked, nx=True)
+        for name, raw in entries.items():
+            pipe.set(PARKED + name, raw, ex=self.retention.parked, nx=True)
         pipe.delete(legacy)
         pipe.execute()
         return len(entries)
@@ -253,6 +299,7 @@ class StateStore:
 
 
 def _user_record(data: dict[str, str]) -> UserRecord | None:
-    if not data:
+    if not data or "ts" not in data:
         return None
-    return UserRecord(int(data["ts"]), data.get("event", ""), data.get("state", ""))
+    return UserRecord(int(data["ts"]), data.get("event", ""), data.get("state", ""),
+                      float(data.get("at") or 0))

@@ -30,6 +30,7 @@ from tasks.customers import (
     write_line_subscription,
 )
 from tasks.linking.account_link import apply_account_link
+from workers.journal import note
 from workers.outcomes import Outcome
 from workers.runtime import Runtime
 
@@ -76,10 +77,12 @@ def begin(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[str,
     customer's subscription, parking. The back-fill's batches share it (tasks.events.backfill)."""
     event_id, timestamp = events.event_id(event), events.timestamp_ms(event)
     if view.outcome:
+        note(f"this event already ended as {view.outcome}")
         return Outcome.DUPLICATE
     if _older_than_known(view, timestamp, event_id):
         runtime.state.mark_event(event_id, Outcome.STALE)
         log.info("older than the user's latest event; skipped")
+        _note_stale(view)
         return Outcome.STALE
     opt_in = events.event_type(event) == "follow"
     resolved = resolve_customer(runtime, channel, user_id, view.cached_customer)
@@ -90,12 +93,15 @@ def begin(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[str,
         if identity is None:
             runtime.state.park(channel.channel_id, user_id, event)
             log.info("%s parked until a mobile number is known", events.event_type(event))
+            note("no mobile number known for this user (LINECAP_UNKNOWN_USER_STRATEGY=park): "
+                 "applied when one arrives (linecap register, import or account linking)")
             return Outcome.PARKED
         return NeedsRegistration(identity)
     wanted = "OPTIN" if opt_in else "OPTOUT"
     if resolved.customer is not None and line_status(runtime, channel,
                                                      resolved.customer) == wanted:
         log.info("subscription already %s", wanted, extra={"customer_id": resolved.customer_id})
+        note(f"already {wanted} in Capillary: nothing written", customer=resolved.customer_id)
     else:
         _set_subscription(runtime, channel, user_id, resolved.customer_id, opt_in)
     return _finish(runtime, channel, user_id, event, view)
@@ -118,6 +124,15 @@ def _finish(runtime: Runtime, channel: LineChannel, user_id: str, event: dict[st
     runtime.state.finish_event(events.event_id(event), Outcome.APPLIED, channel.channel_id,
                                user_id, events.timestamp_ms(event), new_state)
     return Outcome.APPLIED
+
+
+def _note_stale(view: UserView) -> None:
+    if view.record is not None:
+        note(f"older than the user's latest applied event ({view.record.state})",
+             latest_event=view.record.last_event_id)
+    else:
+        note("older than the user's parked event",
+             latest_event=events.event_id(view.parked_event or {}))
 
 
 def _older_than_known(view: UserView, timestamp: int, event_id: str) -> bool:
@@ -147,6 +162,7 @@ def _set_subscription(runtime: Runtime, channel: LineChannel, user_id: str, cust
         write_line_subscription(runtime, channel, customer_id, opt_in, reason)
     log.info("subscription set", extra={"customer_id": customer_id,
                                         "subscription": "OPTIN" if opt_in else "OPTOUT"})
+    note(f"set to {'OPTIN' if opt_in else 'OPTOUT'}", customer=customer_id)
 
 
 def _line_profile(runtime: Runtime, channel: LineChannel, user_id: str) -> dict | None:

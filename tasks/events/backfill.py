@@ -15,7 +15,6 @@ import math
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery, current_app
@@ -23,11 +22,12 @@ from celery import Celery, current_app
 from config import LineChannel
 from core.errors import ComeBackLater, LinecapError, PermanentError, TransientError
 from core.line import events
-from core.line.builders import user_event
+from core.store import history
 from core.store.rate_budget import BULK
 from core.validation import is_line_user_id
 from tasks.batch_registration import Person, Registered, register_people
 from tasks.events.apply import NeedsRegistration, begin, finish_registered
+from tasks.followers.sync import backfill_event, bulk_publisher
 from workers.failure_policy import Attempts, Job, dead_letter
 from workers.messages import send
 from workers.outcomes import Outcome
@@ -37,14 +37,6 @@ from workers.runtime import Runtime
 log = logging.getLogger("linecap.backfill")
 
 Publish = Callable[[str, dict[str, Any]], None]
-
-
-def backfill_event(channel_id: str, user_id: str, now_ms: int) -> dict[str, Any]:
-    """A follow as LINE would send it, minus the replyToken nobody could use; one id per user
-    and day, so a second run the same day changes nothing."""
-    day = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y%m%d")
-    return user_event("follow", user_id, timestamp_ms=now_ms,
-                      event_id=f"backfill-{channel_id}-{user_id}-{day}")
 
 
 @dataclass
@@ -79,20 +71,28 @@ def queue_followers(runtime: Runtime, celery_app: Celery, channel: LineChannel,
             continue
         batch.append(user_id)
         if len(batch) >= runtime.settings.batch_size:
-            _send_batch(celery_app, channel.channel_id, batch, now_ms)
+            _send_batch(runtime, celery_app, channel.channel_id, batch, now_ms)
             queued.counts["enqueued"] += len(batch)
             batch = []
     if batch:
-        _send_batch(celery_app, channel.channel_id, batch, now_ms)
+        _send_batch(runtime, celery_app, channel.channel_id, batch, now_ms)
         queued.counts["enqueued"] += len(batch)
     return queued
 
 
-def _send_batch(celery_app: Celery, channel_id: str, users: list[str], now_ms: int) -> None:
+def _send_batch(runtime: Runtime, celery_app: Celery, channel_id: str, users: list[str],
+                now_ms: int) -> None:
+    """One message for the batch, and a "queued" entry in each follower's history."""
     digest = hashlib.sha256(",".join(users).encode()).hexdigest()[:16]
     send(celery_app, BACKFILL_TASK, {"channel_id": channel_id,
                                      "followers": {"users": users, "timestamp": now_ms}},
          f"backfill-{channel_id}-{now_ms}-{digest}", lane=BULK)
+    runtime.history.record_many(
+        (channel_id, user_id, [history.entry(
+            history.QUEUED, type="follow", by="linecap backfill-followers",
+            event=events.event_id(backfill_event(channel_id, user_id, now_ms)),
+            reason="LINE lists the user as a follower")])
+        for user_id in users)
 
 
 def backfill_followers(runtime: Runtime, channel_id: str, payload: dict[str, Any],
@@ -158,8 +158,7 @@ def calls_needed(runtime: Runtime, channel_id: str, users: list[str],
 
 
 def _publish_single(channel_id: str, event: dict[str, Any]) -> None:
-    send(current_app, PROCESS_EVENT_TASK, {"channel_id": channel_id, "event": event},
-         events.event_id(event), lane=BULK)
+    bulk_publisher(current_app, channel_id)(event)
 
 
 def _dead_letter(runtime: Runtime, channel_id: str, event: dict[str, Any],

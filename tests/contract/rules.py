@@ -98,6 +98,9 @@ LINE_ENDPOINT_HTTPS = Rule("LINE-WEBHOOK-ENDPOINT-HTTPS", "setting an http:// en
 LINE_FOLLOWERS = Rule("LINE-FOLLOWERS", "followers/ids answers userIds (and next), or 403 for "
                       "accounts that are not verified or premium",
                       f"{LINE_SPEC} /v2/bot/followers/ids")
+LINE_FOLLOWERS_CURSOR = Rule("LINE-FOLLOWERS-CURSOR", "a start cursor LINE did not issue (or "
+                             "that expired: next lives 24 hours) is refused with 400",
+                             f"{LINE_SPEC} /v2/bot/followers/ids (start, next)")
 LINE_WEBHOOK_TEST = Rule("LINE-WEBHOOK-TEST", "testing an endpoint nothing answers gives "
                          "success false with statusCode 0 or below",
                          f"{LINE_SPEC} /v2/bot/channel/webhook/test")

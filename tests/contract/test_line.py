@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from tests.contract import rules
 
 
@@ -32,6 +34,16 @@ def test_followers_are_listed_or_refused_for_unverified_accounts(line_platform):
     answer = line_platform.call("GET", "/v2/bot/followers/ids", params={"limit": 1})
     listed = answer.status == 200 and isinstance(answer.body.get("userIds"), list)
     rules.LINE_FOLLOWERS.check(listed or answer.status == 403, (answer.status, answer.body))
+
+
+def test_a_cursor_line_did_not_issue_is_refused(line_platform):
+    """The reconciliation reads an expired cursor's refusal as "start the list over"."""
+    first = line_platform.call("GET", "/v2/bot/followers/ids", params={"limit": 1})
+    if first.status == 403:
+        pytest.skip("this account has no follower list (not verified or premium)")
+    answer = line_platform.call("GET", "/v2/bot/followers/ids",
+                                params={"limit": 1, "start": "linecap-contract-" + "x" * 24})
+    rules.LINE_FOLLOWERS_CURSOR.check(answer.status == 400, (answer.status, answer.body))
 
 
 def test_an_http_webhook_endpoint_is_refused(line_platform):

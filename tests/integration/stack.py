@@ -84,11 +84,15 @@ class Stack:
     object of switches for tests of what real orgs enforce."""
 
     def __init__(self, redis_url: str, log_dir: Path, org: str = "lenient",
-                 endpoint_propagation_seconds: float = 0, **env_overrides: str) -> None:
+                 endpoint_propagation_seconds: float = 0, line_verified: bool = True,
+                 **env_overrides: str) -> None:
         self.redis_url = redis_url
         self.log_dir = log_dir
         self.org = org
         self.endpoint_propagation_seconds = endpoint_propagation_seconds
+        # False: the fake LINE plays an account that is neither verified nor premium (its
+        # follower list answers 403).
+        self.line_verified = line_verified
         self.procs: list[Proc] = []
         self.capillary_url = ""
         self.line_url = ""
@@ -119,8 +123,11 @@ class Stack:
                                   "127.0.0.1", "--port", str(port), "--org", self.org])
         self.capillary_url = f"http://127.0.0.1:{port}"
         port = free_port()
+        line_channels = json.loads(channels_json())
+        for channel in line_channels:
+            channel["verified"] = self.line_verified
         self._spawn("line", [sys.executable, "-m", "sandboxes.line", "--host", "127.0.0.1",
-                             "--port", str(port), "--channels", channels_json(),
+                             "--port", str(port), "--channels", json.dumps(line_channels),
                              "--endpoint-propagation-seconds",
                              str(self.endpoint_propagation_seconds)])
         self.line_url = f"http://127.0.0.1:{port}"
@@ -160,6 +167,29 @@ class Stack:
             yield self
         finally:
             self.stop()
+
+    def start_beat(self, extra_env: dict[str, str] | None = None) -> Proc:
+        """A beat process as the Procfile starts it (it may stand by: another holds the lease)."""
+        name = f"beat-{uuid.uuid4().hex[:6]}"
+        proc = self._spawn(name, [
+            sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat",
+            "--scheduler", "workers.beat:LeasedScheduler", "--loglevel", "INFO",
+        ], extra_env)
+        wait_until(lambda: "beat schedule:" in proc.log() or not proc.alive(), 30, 0.2,
+                   "beat started")
+        assert proc.alive(), proc.log()[-3000:]
+        return proc
+
+    def line_requests(self, path: str) -> list[dict]:
+        """What linecap asked the fake LINE platform on `path`."""
+        found = requests.get(self.line_url + "/sandbox/requests", timeout=5).json()["requests"]
+        return [r for r in found if r["path"] == path]
+
+    def befriend(self, user_id: str) -> None:
+        """The user adds the account and LINE sends no webhook (it never arrives)."""
+        response = requests.post(self.line_url + "/sandbox/follow", timeout=5, json={
+            "channel_id": CHANNEL_ID, "user_id": user_id, "deliver": False})
+        response.raise_for_status()
 
     def stop(self) -> None:
         for proc in reversed(self.procs):

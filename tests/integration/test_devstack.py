@@ -24,6 +24,7 @@ from cli.localstack.processes import ProcessGroup, StopSignals, describe_exit
 from cli.localstack.stack import StackOptions, build_banner, demo_channel, plan_stack, run_stack
 from config import ConfigError
 from core.line.signature import is_valid
+from workers.beat import BEAT_ARGS
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,12 +128,13 @@ def test_stop_signals_catch_sigterm_and_restore_the_old_handler():
 def test_the_plan_with_nothing_configured_runs_everything_locally(tmp_path):
     plan = plan_stack({}, tmp_path)
     names = [name for name, _, _ in plan.children]
-    assert names == ["capillary", "line", "web", "worker", "flower"]
+    assert names == ["capillary", "line", "web", "worker", "beat", "flower"]
     argv = dict((name, argv) for name, argv, _ in plan.children)
     assert argv["capillary"][-2:] == ["--accounts", "demo-line-account"]
     assert json.loads(argv["line"][-1])[0]["channel_id"] == "1234567890"
     assert argv["worker"][-2:] == ["--concurrency", "4"]
     assert "-Q" not in argv["worker"], "a worker without -Q runs every queue of the registry"
+    assert argv["beat"][-6:] == ["workers.celery_app", *BEAT_ARGS], "the Procfile's beat"
     assert plan.env["REDIS_URL"] == "redis://127.0.0.1:6390/0"
     assert plan.env["CAPILLARY_BASE_URL"] == "http://127.0.0.1:8091"
     assert plan.env["CAPILLARY_USERNAME"] == "sandbox-till"
@@ -170,7 +172,7 @@ def test_real_services_are_used_as_given(tmp_path):
         "PORT": "9000",
     }
     plan = plan_stack(env, tmp_path)
-    assert [name for name, _, _ in plan.children] == ["web", "worker", "flower"]
+    assert [name for name, _, _ in plan.children] == ["web", "worker", "beat", "flower"]
     assert plan.redis_port is None and not plan.demo
     banner = build_banner(plan)
     assert "realsecret" not in banner and "secret real…" in banner

@@ -1,5 +1,5 @@
-"""Fast fixtures: the Capillary sandbox on a real loopback socket in a thread, fakeredis, and a
-worker runtime over both."""
+"""Fast fixtures: the Capillary and LINE sandboxes on real loopback sockets in threads,
+fakeredis, and a worker runtime over them."""
 
 from __future__ import annotations
 
@@ -12,14 +12,33 @@ from core.store.dead_letters import DeadLetterStore
 from core.store.rate_budget import SharedRateLimiter
 from core.store.state import StateStore
 from sandboxes.capillary import SandboxConfig, create_sandbox_app
-from tests.helpers import make_settings
-from tests.threaded import ThreadedCapillary
+from sandboxes.line import LineSandboxConfig, create_line_sandbox_app
+from tests.helpers import (
+    ACCESS_TOKEN,
+    CHANNEL_ID,
+    CHANNEL_SECRET,
+    UNVERIFIED_CHANNEL,
+    make_settings,
+)
+from tests.threaded import ThreadedCapillary, ThreadedServer
+from workers import journal
 from workers.runtime import Runtime, set_runtime
 
 
 @pytest.fixture
 def sandbox():
     server = ThreadedCapillary(create_sandbox_app(SandboxConfig(token_ttl_seconds=300)))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def line_sandbox():
+    """The fake LINE platform with the test channel and an unverified one (followers 403)."""
+    channel = {"name": "main", "channel_id": CHANNEL_ID, "channel_secret": CHANNEL_SECRET,
+               "access_token": ACCESS_TOKEN, "source_account_id": "line-account-1"}
+    server = ThreadedServer(create_line_sandbox_app(LineSandboxConfig(
+        channels=[channel, UNVERIFIED_CHANNEL])))
     yield server
     server.stop()
 
@@ -40,8 +59,9 @@ def make_runtime(sandbox, fake_redis):
                                     "CAPILLARY_ORG_UNIT_ID": "100", **env})
         limiter = SharedRateLimiter(fake_redis, 10_000, max_inline_wait=0)
         runtime = Runtime(settings, fake_redis, limiter,
-                          CapillaryClient.from_settings(settings, limiter),
-                          LineApiClient("http://127.0.0.1:9", timeout=0.2),
+                          CapillaryClient.from_settings(settings, limiter,
+                                                        observe=journal.capillary_call),
+                          LineApiClient(settings.line_api_base_url, timeout=2),
                           StateStore(fake_redis, 60, 60, 30), DeadLetterStore(fake_redis))
         set_runtime(runtime)
         return runtime

@@ -37,3 +37,27 @@ def test_metrics_answer_with_one_of_the_keys():
     for key in (KEY, other):
         response = web.get("/metrics", headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 200 and b"linecap_redis_up" in response.data
+
+
+def test_the_last_reconciliation_of_each_channel_is_a_gauge():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from core.store.reconciliation import ReconciliationStore, Run
+    from tests.helpers import CHANNEL_ID
+
+    redis = fakeredis.FakeRedis(decode_responses=True)
+    run = Run.new(CHANNEL_ID, "schedule", False)
+    run.counts = {"followers": 40, "never_applied": 3, "unfollowed_in_linecap": 2, "drift": 7}
+    ReconciliationStore(redis, 3600).finish(run, run.summary("completed", now=1_800_000_000))
+    app = create_app(make_settings(LINECAP_METRICS_KEYS=KEY), publisher=object(),
+                     redis_client=redis, celery_app=object())
+    response = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {KEY}"})
+    samples = {(s.name, s.labels.get("channel")): s.value
+               for family in text_string_to_metric_families(response.get_data(as_text=True))
+               for s in family.samples if s.name.startswith("linecap_reconcile")}
+    assert samples == {
+        ("linecap_reconcile_followers", CHANNEL_ID): 40,
+        ("linecap_reconcile_queued_followers", CHANNEL_ID): 5,
+        ("linecap_reconcile_drift_users", CHANNEL_ID): 7,
+        ("linecap_reconcile_refused", CHANNEL_ID): 0,
+        ("linecap_reconcile_last_run_timestamp_seconds", CHANNEL_ID): 1_800_000_000}

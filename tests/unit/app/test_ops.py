@@ -105,3 +105,19 @@ def test_dead_letters_expire_and_leave_the_index(redis):
     assert 0 < redis.ttl(f"linecap:dlq:{live}") <= 30 * 24 * 3600  # the default retention
     redis.zadd("linecap:dlq:index", {"OLD": time.time() - 2 * 86400})
     assert store.count() == 1 and store.ids() == [live]
+
+
+def test_a_replay_goes_into_the_users_history_with_who_asked(client, redis):
+    from core.store.history import HistoryStore
+
+    user = new_user_id()
+    event = follow_event(user)
+    DeadLetterStore(redis).add(event["webhookEventId"], CHANNEL_ID, event, "invalid_input",
+                               "POST /v2/customers: HTTP 400", attempts=2)
+    response = client.post(f"/ops/dead-letters/{event['webhookEventId']}/replay",
+                           headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 200
+    [replayed] = HistoryStore(redis).read(CHANNEL_ID, user)
+    assert (replayed["kind"], replayed["event"], replayed["by"], replayed["reason"]) == \
+        ("replayed", event["webhookEventId"], "ops API (127.0.0.1)",
+         "dead letter (invalid_input, 2 attempts)")

@@ -6,10 +6,8 @@ import csv
 import json
 import re
 
-import fakeredis
 import pytest
 
-from cli import context
 from cli.import_csv import read_import_file
 from cli.localstack.ports import free_port
 from cli.main import main
@@ -26,7 +24,6 @@ from tests.helpers import (
     CHANNEL,
     CHANNEL_ID,
     CHANNEL_SECRET,
-    base_env,
     channels_json,
     new_user_id,
 )
@@ -34,58 +31,13 @@ from workers.outcomes import Outcome
 
 COMMANDS = [
     ["up"], ["channels"], ["send-event"], ["register"], ["check"], ["import"],
-    ["backfill-followers"], ["dlq"], ["dlq", "list"], ["dlq", "show"], ["dlq", "replay"],
-    ["dlq", "purge"], ["setup"], ["setup", "check"], ["setup", "webhook"],
+    ["backfill-followers"], ["reconcile"], ["history"], ["dlq"], ["dlq", "list"],
+    ["dlq", "show"], ["dlq", "replay"], ["dlq", "purge"], ["setup"], ["setup", "check"],
+    ["setup", "webhook"],
 ]
 SECOND_CHANNEL = {"name": "second", "channel_id": "1650000002",
                   "channel_secret": "fedcba9876543210fedcba9876543210",
                   "access_token": "second-access-token", "source_account_id": "line-account-2"}
-
-
-class RecordingCelery:
-    """Stands in for the Celery app: records send_task calls, can act as the worker."""
-
-    def __init__(self, on_send=None) -> None:
-        self.sent: list[dict] = []
-        self.on_send = on_send
-        self.closed = False
-
-    def send_task(self, name, kwargs=None, task_id=None, queue=None, **options):
-        self.sent.append({"name": name, "kwargs": kwargs, "task_id": task_id, "queue": queue,
-                          **options})
-        if self.on_send:
-            self.on_send(self.sent[-1])
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@pytest.fixture
-def env(monkeypatch):
-    """A valid environment, and nothing else linecap reads."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(("CAPILLARY_", "LINE_", "LINECAP_", "REDIS_")) or name == "PORT":
-            monkeypatch.delenv(name)
-    for name, value in base_env().items():
-        monkeypatch.setenv(name, value)
-    return monkeypatch
-
-
-@pytest.fixture
-def redis(env, monkeypatch):
-    client = fakeredis.FakeRedis(decode_responses=True)
-    monkeypatch.setattr(context, "redis_client", lambda url, **kw: client)
-    monkeypatch.setattr("workers.runtime.redis_client", lambda url, **kw: client)
-    return client
-
-
-@pytest.fixture
-def celery(monkeypatch):
-    app = RecordingCelery()
-    monkeypatch.setattr(context, "make_celery_app", lambda settings: app)
-    return app
 
 
 def summary(out: str) -> dict[str, str]:
@@ -116,7 +68,7 @@ def test_top_level_help_lists_every_command(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     for name in ("up", "channels", "setup", "send-event", "register", "check", "import",
-                 "backfill-followers", "dlq"):
+                 "backfill-followers", "reconcile", "history", "dlq"):
         assert f"    {name}" in out
 
 
@@ -385,20 +337,6 @@ def followers(*user_ids, error=None):
     return follower_ids
 
 
-def test_backfill_event_is_a_follow_with_an_id_fixed_per_user_and_day():
-    user = new_user_id()
-    noon = 1_767_268_800_000  # 2026-01-01T12:00:00Z
-    event = backfill_event(CHANNEL_ID, user, noon)
-    assert event["webhookEventId"] == f"backfill-{CHANNEL_ID}-{user}-20260101"
-    assert backfill_event(CHANNEL_ID, user, noon + 3600_000)["webhookEventId"] == \
-        event["webhookEventId"]
-    assert backfill_event(CHANNEL_ID, user, noon + 86400_000)["webhookEventId"] != \
-        event["webhookEventId"]
-    assert (event["type"], event["timestamp"], event["source"]["userId"]) == \
-        ("follow", noon, user)
-    assert "replyToken" not in event
-
-
 def test_backfill_enqueues_each_follower_once_a_day(redis, celery, monkeypatch, capsys):
     users = [new_user_id(), new_user_id()]
     monkeypatch.setattr("core.line.client.LineApiClient.follower_ids",
@@ -409,9 +347,15 @@ def test_backfill_enqueues_each_follower_once_a_day(redis, celery, monkeypatch, 
     assert batch["kwargs"]["followers"]["users"] == users
     counts = summary(capsys.readouterr().out)
     assert (counts["followers"], counts["enqueued"], counts["malformed ids"]) == ("3", "2", "1")
+    from core.store.history import HistoryStore
+
+    [queued] = HistoryStore(redis).read(CHANNEL_ID, users[0])
+    now = batch["kwargs"]["followers"]["timestamp"]
+    assert (queued["kind"], queued["event"], queued["by"]) == \
+        ("queued", backfill_event(CHANNEL_ID, users[0], now)["webhookEventId"],
+         "linecap backfill-followers")
 
     state = StateStore(redis, 60, 60, 60)
-    now = batch["kwargs"]["followers"]["timestamp"]
     state.mark_event(backfill_event(CHANNEL_ID, users[0], now)["webhookEventId"], "applied")
     state.finish_event("E-earlier", "applied", CHANNEL_ID, users[1], 1_700_000_000_000,
                        "followed")

@@ -41,11 +41,32 @@ def test_missing_variable_is_named(drop, named):
     ("LINECAP_WORKER_METRICS_PORT", "-1", "LINECAP_WORKER_METRICS_PORT"),
     ("LINECAP_WORKER_METRICS_PORT", "70000", "LINECAP_WORKER_METRICS_PORT"),
     ("PORT", "70000", "PORT"),
+    ("LINECAP_RECONCILE_INTERVAL_SECONDS", "-5", "LINECAP_RECONCILE_INTERVAL_SECONDS"),
+    ("LINECAP_RECONCILE_CHANNEL_INTERVALS", "1650000001:60", "LINECAP_RECONCILE_CHANNEL_"),
+    ("LINECAP_RECONCILE_CHANNEL_INTERVALS", "1650000001=soon", "LINECAP_RECONCILE_CHANNEL_"),
+    ("LINECAP_RECONCILE_CHANNEL_INTERVALS", "1650000001=9999999", "30 days"),
+    ("LINECAP_RECONCILE_CHANNEL_INTERVALS", "42=60", "not configured: 42"),
+    ("LINECAP_HISTORY_TTL_SECONDS", "60", "LINECAP_HISTORY_TTL_SECONDS"),
+    ("LINECAP_HISTORY_MAX_ENTRIES", "0", "LINECAP_HISTORY_MAX_ENTRIES"),
+    ("LINECAP_BEAT_TICK_SECONDS", "0", "LINECAP_BEAT_TICK_SECONDS"),
 ])
 def test_bad_value_is_named(name, value, named):
     with pytest.raises(ConfigError) as info:
         load_settings(base_env(**{name: value}))
     assert named in str(info.value)
+
+
+def test_reconciliation_interval_per_channel():
+    second = {"name": "b", "channel_id": "1650000002", "channel_secret": "s" * 32,
+              "access_token": "t", "source_account_id": "acc-b"}
+    env = base_env(LINE_CHANNELS=json.dumps([json.loads(base_env()["LINE_CHANNELS"])[0],
+                                             second]),
+                   LINECAP_RECONCILE_INTERVAL_SECONDS="3600",
+                   LINECAP_RECONCILE_CHANNEL_INTERVALS=" 1650000002=0 ")
+    settings = load_settings(env)
+    assert settings.reconcile_interval("1650000001") == 3600
+    assert settings.reconcile_interval("1650000002") == 0
+    assert load_settings(base_env()).reconcile_interval("1650000001") == 86400, "daily"
 
 
 def test_errors_never_repeat_secret_values():

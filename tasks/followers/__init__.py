@@ -1,0 +1,1 @@
+"""Keeping linecap in step with LINE's follower list: the back-fill and the reconciliation."""
