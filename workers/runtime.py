@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 import redis
 
@@ -18,6 +19,7 @@ from core.line.client import LineApiClient
 from core.metrics import get_metrics
 from core.store.connection import redis_client
 from core.store.dead_letters import DeadLetterStore
+from core.store.delayed_jobs import DelayedJobs
 from core.store.rate_budget import SharedRateLimiter
 from core.store.state import StateStore
 
@@ -31,6 +33,11 @@ class Runtime:
     line_api: LineApiClient
     state: StateStore
     dead_letters: DeadLetterStore
+
+    @cached_property
+    def delayed(self) -> DelayedJobs:
+        """Jobs waiting in Redis to run again (retry backoffs, budget and lock waits)."""
+        return DelayedJobs(self.redis)
 
     def channel(self, channel_id: str) -> LineChannel:
         """The configured channel; a job for another (removed since?) is a dead letter."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from core.errors import ComeBackLater
+from core.store.lock_renewal import LockRenewer
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -51,7 +52,11 @@ class UserView:
 
 
 class UserLock:
-    """A short lock on one (channel, user) so two of their events never call Capillary at once."""
+    """A short lock on one (channel, user) so two of their events never call Capillary at once.
+
+    Its lease is renewed in the background while held (core.store.lock_renewal), so a holder
+    that dies frees it within one lease, and one that works long keeps it.
+    """
 
     def __init__(self, store: StateStore, key: str, token: str, ttl_ms: int) -> None:
         self._store, self.key, self.token, self._ttl_ms = store, key, token, ttl_ms
@@ -62,13 +67,15 @@ class UserLock:
 
 
 class StateStore:
-    def __init__(self, client: redis.Redis, dedup_ttl: int, cache_ttl: int, lock_ttl: int) -> None:
+    def __init__(self, client: redis.Redis, dedup_ttl: int, cache_ttl: int,
+                 lock_ttl: float) -> None:
         self.client = client
         self.dedup_ttl = dedup_ttl
         self.cache_ttl = cache_ttl
         self.lock_ttl = lock_ttl
         self._release = client.register_script(_RELEASE)
         self._extend = client.register_script(_EXTEND)
+        self._renewer = LockRenewer(self._extend_lock, lock_ttl)
 
     # -- applied events -------------------------------------------------------------------
     def outcome_of(self, event_id: str) -> str | None:
@@ -113,15 +120,20 @@ class StateStore:
         """Hold the user's lock, or raise ComeBackLater with the time left on the holder's."""
         key = f"{P}lock:{channel_id}:{user_id}"
         token = uuid.uuid4().hex
-        ttl_ms = self.lock_ttl * 1000
+        ttl_ms = int(self.lock_ttl * 1000)
         if not self.client.set(key, token, nx=True, px=ttl_ms):
             remaining = self.client.pttl(key)
             wait = max(remaining, 200) / 1000.0 if remaining and remaining > 0 else 0.2
             raise ComeBackLater("another event for this user is being applied", min(wait, 5.0))
+        self._renewer.hold(key, token)
         try:
             yield UserLock(self, key, token, ttl_ms)
         finally:
+            self._renewer.release(key)
             self._release(keys=[key], args=[token])
+
+    def _extend_lock(self, key: str, token: str) -> bool:
+        return bool(self._extend(keys=[key], args=[token, int(self.lock_ttl * 1000)]))
 
     # -- LINE user -> Capillary customer ---------------------------------------------------
     def cached_customer(self, channel_id: str, user_id: str) -> int | None:

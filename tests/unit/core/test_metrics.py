@@ -29,6 +29,7 @@ from core.metrics import (
     prepare_multiprocess_dir,
 )
 from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
+from core.store.delayed_jobs import DelayedJob, DelayedJobs
 from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id, signed_body
 from workers.queue_metrics import RedisStateCollector
 
@@ -200,6 +201,9 @@ def test_redis_state_is_read_at_scrape_time():
     assert registry.get_sample_value("linecap_messages_unacked") == 0
     client.hset("unacked", "tag-1", "message")
     assert registry.get_sample_value("linecap_messages_unacked") == 1
+    assert registry.get_sample_value("linecap_jobs_waiting") == 0
+    DelayedJobs(client).defer(DelayedJob("linecap.process_event", "E9", {}), 60)
+    assert registry.get_sample_value("linecap_jobs_waiting") == 1
     client.lpop("line-events")
     assert registry.get_sample_value("linecap_queue_depth", {"queue": "line-events"}) == 2
 
