@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from celery.exceptions import Reject, TaskPredicate
+from celery.exceptions import Reject, SoftTimeLimitExceeded, TaskPredicate
 
 from core.errors import ComeBackLater, PermanentError, TransientError
 from core.store.delayed_jobs import DelayedJob
@@ -107,6 +107,10 @@ def run_with_policy(runtime: Runtime, job: Job, tries: Attempts,
                     extra={"error": type(exc).__name__, "task": job.task_name})
         time.sleep(REDIS_PAUSE_SECONDS)
         raise Reject(type(exc).__name__, requeue=True) from None
+    except SoftTimeLimitExceeded:
+        # The time limit struck while the outcome was being recorded (during apply() it is a
+        # failure like any other): keep the message rather than lose it.
+        raise Reject("time limit", requeue=True) from None
 
 
 def _settle(runtime: Runtime, job: Job, tries: Attempts,

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import redis
-from celery.exceptions import Reject
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 import workers.failure_policy
 from core.store.delayed_jobs import DelayedJob
@@ -113,6 +113,30 @@ def test_permanent_failure_is_dead_lettered_at_once(runtime, sandbox):
     letter = runtime.dead_letters.get(event["webhookEventId"])
     assert letter.error_class == "configuration" and letter.attempts == 1
     assert letter.event == event and letter.channel_id == CHANNEL_ID
+
+
+def test_a_run_past_its_time_limit_is_a_failure_that_comes_back(runtime, monkeypatch):
+    def too_slow(*_args, **_kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(type(runtime.capillary), "lookup", too_slow)
+    event = follow_event(new_user_id())
+    assert run(event) == "retried"
+    job, _ = waiting(runtime, event)
+    assert job.failures == 1
+
+
+def test_a_time_limit_while_the_wait_is_recorded_keeps_the_message(runtime, sandbox,
+                                                                   monkeypatch):
+    sandbox.faults(error_rate=1.0)
+
+    def limit_strikes(*_args, **_kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(type(runtime.delayed), "defer", limit_strikes)
+    with pytest.raises(Reject) as info:
+        run(follow_event(new_user_id()))
+    assert info.value.requeue is True
 
 
 def test_busy_user_is_deferred_without_counting_a_failure(runtime):
