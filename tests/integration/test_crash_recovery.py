@@ -16,7 +16,7 @@ import time
 
 from cli.localstack.embedded_redis import EmbeddedRedis
 from core.store.connection import redis_client
-from core.store.delayed_jobs import DelayedJobs
+from core.store.delayed_jobs import DUE, MOVING, DelayedJobs
 from core.store.state import StateStore
 from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id
 from tests.integration.effects import (
@@ -52,7 +52,7 @@ def registered_instore(stack: Stack, users: list[str]) -> int:
 
 
 def broker_state(url: str, users: list[str]) -> str:
-    """Where the events are, for a failure message: queues, held, waiting, their outcomes."""
+    """Where the events are, for a failure message: queued, held, waiting, applied."""
     redis = redis_client(url)
     state = StateStore(redis, 60, 60, 60)
     held = redis.hgetall(UNACKED)
@@ -61,9 +61,9 @@ def broker_state(url: str, users: list[str]) -> str:
         "queued": {q: redis.llen(q) for q in (EVENTS_QUEUE, "line-event-batches")},
         "unacked": held_ids, "unacked_index": redis.zrange("unacked_index", 0, -1,
                                                            withscores=True),
-        "waiting": redis.zrange("linecap:delayed", 0, -1, withscores=True),
-        "moving": redis.zrange("linecap:delayed:moving", 0, -1, withscores=True),
-        "outcomes": {u: state.user_record(CHANNEL_ID, u) is not None for u in users},
+        "waiting": redis.zrange(DUE, 0, -1, withscores=True),
+        "moving": redis.zrange(MOVING, 0, -1, withscores=True),
+        "applied": {u: state.user_record(CHANNEL_ID, u) is not None for u in users},
         "redis_time": redis.time()[0]}, default=str, indent=1)
 
 
