@@ -17,6 +17,8 @@ from app.publisher import CeleryEventPublisher
 from bench.procs import BenchError
 from config import load_settings
 from core.line import events as event_fields
+from core.store.delayed_jobs import DUE as DELAYED_DUE
+from core.store.delayed_jobs import MOVING as DELAYED_MOVING
 from workers.celery_app import make_celery
 from workers.messages import send_events
 from workers.registry import EVENT_BATCHES_QUEUE, EVENTS_QUEUE
@@ -54,7 +56,8 @@ def publish_noop(celery_app, channel_id: str, batch: list[dict]) -> None:
 
 def watch_drain(client: redis.Redis, total: int, timeout: float,
                 poll: float = 0.01) -> dict[str, float]:
-    """Seconds from the first message leaving the queues to nothing queued or unacked.
+    """Seconds from the first message leaving the queues to nothing queued, unacked or
+    waiting in Redis to run again (core.store.delayed_jobs).
 
     `total` is the number of events; the queues may hold them as fan-out messages, which
     the worker turns into per-event messages on the way, so both queues are watched.
@@ -66,9 +69,10 @@ def watch_drain(client: redis.Redis, total: int, timeout: float,
     while True:
         pipe = client.pipeline(transaction=False)
         pipe.llen(EVENTS_QUEUE).llen(EVENT_BATCHES_QUEUE).hlen(UNACKED_KEY)
-        events_queued, batches_queued, unacked = pipe.execute()
-        commands += 3
-        queued = events_queued + batches_queued
+        pipe.zcard(DELAYED_DUE).zcard(DELAYED_MOVING)
+        events_queued, batches_queued, unacked, due, moving = pipe.execute()
+        commands += 5
+        queued = events_queued + batches_queued + due + moving  # waits in Redis count too
         now = time.perf_counter()
         if initial is None:
             initial = queued

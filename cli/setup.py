@@ -1,8 +1,9 @@
 """`linecap setup check | webhook`: the configuration guide's manual steps, checked and done
 through the LINE and Capillary APIs instead of two consoles.
 
-Neither step needs Redis: the checks make a handful of Capillary calls outside the shared rate
-budget, so they work before the rest of the system is up.
+The checks make a handful of Capillary calls outside the shared rate budget, so they work
+before the rest of the system is up; `check` also asks the broker Redis whether it keeps what
+it acknowledged (cli.setup_checks_redis).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cli.setup_checks import (
     webhook_endpoint,
     webhook_reachable,
 )
+from cli.setup_checks_redis import broker_redis_checks
 from cli.validation import positive_int_arg
 from config import LineChannel, Settings
 from core.capillary.client import CapillaryClient
@@ -42,13 +44,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "setup", help="check or do the LINE/Capillary set-up steps of the configuration guide",
         description="Check every channel's access token, webhook endpoint and reachability, "
-                    "the Capillary credentials and each source account id; or set a channel's "
-                    "webhook URL through the LINE API.")
+                    "the Capillary credentials, each source account id and the broker Redis's "
+                    "persistence and eviction policy; or set a channel's webhook URL through "
+                    "the LINE API.")
     steps = parser.add_subparsers(dest="setup_step", required=True, metavar="STEP")
     check = steps.add_parser(
         "check", help="check the set-up, one line per check with the fix",
-        description="One line per check, PASS or FAIL, with the fix for each failure. Exit "
-                    "code 0 only when every check passes.")
+        description="One line per check, PASS, WARN or FAIL, with the fix for each failure "
+                    "or warning. Exit code 0 only when no check fails.")
     check.add_argument("--channel", metavar="ID", help="check only this channel (default: all)")
     check.add_argument("--base-url", metavar="URL",
                        help="public base URL of the receiver; each channel's webhook must then "
@@ -117,7 +120,7 @@ def collect_checks(config: Settings, channels: list[LineChannel], base_url: str 
                    line_lookup(capillary, config, channel, account.ok)]
     if credentials.ok and channels:
         checks.append(registration_rules(capillary, config, channels[0], probe_registration))
-    return checks
+    return checks + broker_redis_checks(config)
 
 
 def run_webhook(args: argparse.Namespace) -> int:

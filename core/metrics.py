@@ -10,6 +10,7 @@ built on first use, through `get_metrics()`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import os
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from core.line import events
@@ -62,7 +63,15 @@ def ensure_multiprocess_dir() -> str:
 def forget_process(pid: int) -> None:
     """Drop a dead process's live gauges (its counters stay: totals must not go down)."""
     if os.environ.get(DIR_VAR):
-        mark_process_dead(pid)
+        _remove_live_files(os.environ[DIR_VAR], pid)
+
+
+def _remove_live_files(directory: str, pid: int) -> None:
+    """prometheus_client's mark_process_dead, except that a file another remover (a
+    concurrent scrape, the parent's exit hook) deleted first is not an error."""
+    for path in glob.glob(os.path.join(directory, f"gauge_live*_{pid}.db")):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def _private_dir(service: str) -> str:
@@ -174,7 +183,13 @@ def multiprocess_registry(*collectors: Collector) -> CollectorRegistry:
 
 class LiveProcessCollector(MultiProcessCollector):
     """Sums every process's files, first dropping the live gauges of processes that died
-    without a word (a SIGKILLed pool child never runs its shutdown hook)."""
+    without a word (a SIGKILLed pool child never runs its shutdown hook).
+
+    A scrape runs while other processes create, write and remove their files. A file another
+    process has just created is empty until it sizes it (prometheus_client opens, then
+    truncates to 64 KiB): reading it then fails, so it is left out of this scrape (it holds no
+    value yet). A live-gauge file removed under us is skipped, by us and by prometheus_client.
+    """
 
     def __init__(self, path: str) -> None:
         super().__init__(None, path=path)
@@ -184,8 +199,18 @@ class LiveProcessCollector(MultiProcessCollector):
         for path in glob.glob(os.path.join(self._directory, "gauge_live*_*.db")):
             pid = int(path[:-len(".db")].rsplit("_", 1)[1])
             if not _alive(pid):
-                mark_process_dead(pid, self._directory)
-        return super().collect()
+                _remove_live_files(self._directory, pid)
+        files = [path for path in glob.glob(os.path.join(self._directory, "*.db"))
+                 if _sized(path)]
+        return self.merge(files, accumulate=True)
+
+
+def _sized(path: str) -> bool:
+    """Past its creation: at least the 8-byte header (files only ever grow)."""
+    try:
+        return os.path.getsize(path) >= 8
+    except FileNotFoundError:
+        return False
 
 
 def _alive(pid: int) -> bool:

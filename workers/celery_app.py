@@ -12,7 +12,11 @@ from kombu import Queue
 import workers.signals  # noqa: F401 - connects the worker's start-up and logging hooks
 from config import Settings, settings_or_exit
 from config.redis_tls import tls_options
+from workers.leases import MessageLeases
 from workers.registry import EVENTS_QUEUE, QUEUES, TASK_MODULES, TASK_QUEUES
+
+# A hard stop this long after the soft time limit, for a run that ignores the soft one.
+HARD_TIME_LIMIT_GRACE_SECONDS = 30
 
 
 def celery_config(settings: Settings) -> dict:
@@ -20,14 +24,18 @@ def celery_config(settings: Settings) -> dict:
         "broker_url": settings.redis_url,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
-            # Longer than any countdown we schedule (retry_max_delay), so Redis does not hand
-            # a waiting retry to a second worker; short enough that a dead worker's messages
-            # come back the same hour.
+            # Short: no message waits in a worker (waits are kept in Redis, see
+            # workers.failure_policy), and a live worker renews the messages it holds
+            # (workers.leases), so only a dead worker's messages ever reach this age.
             "visibility_timeout": settings.visibility_timeout_seconds,
             # Sweep for a dead worker's unacknowledged messages every 10 s, so they return
             # soon after the visibility timeout rather than up to 100 s later.
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
+            # The sweep's mutex (kombu's default is 300 s): a worker killed while holding it
+            # would stop every other worker's sweep for that long. A second sweep running
+            # at once is harmless (each restore is a WATCHed transaction).
+            "unacked_mutex_expire": 10,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
         },
@@ -37,6 +45,11 @@ def celery_config(settings: Settings) -> dict:
         "task_ignore_result": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # A run that outlives the soft limit gets SoftTimeLimitExceeded (a failure the policy
+        # retries); one that ignores it is killed at the hard limit and its message requeued
+        # (LinecapTask.acks_on_failure_or_timeout): renewed leases never expire on a hung run.
+        "task_soft_time_limit": settings.task_time_limit_seconds,
+        "task_time_limit": settings.task_time_limit_seconds + HARD_TIME_LIMIT_GRACE_SECONDS,
         "worker_prefetch_multiplier": 1,
         "task_default_queue": EVENTS_QUEUE,
         # A worker started without -Q consumes every queue of the registry.
@@ -63,6 +76,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
         settings = settings_or_exit()
     app = Celery("linecap", include=list(TASK_MODULES))
     app.conf.update(celery_config(settings))
+    app.steps["consumer"].add(MessageLeases)
     return app
 
 

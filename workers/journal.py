@@ -18,9 +18,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery.exceptions import Retry
-
-from core.errors import ComeBackLater
 from core.line import events
 from core.store import history
 from workers.outcomes import Outcome
@@ -44,6 +41,8 @@ class RunJournal:
     entries: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)  # ids behind the reason
+    again_in: float | None = None  # seconds until a run that comes back runs again
+    deferred: bool = False  # it comes back for a busy budget or user lock, not a failure
 
     def received(self, event: dict[str, Any], queue: str | None) -> None:
         context = event.get("deliveryContext")
@@ -57,12 +56,14 @@ class RunJournal:
         self.entries.append(history.entry(history.CALL, event=self.event_ref, call=endpoint,
                                           status=status, ms=round(seconds * 1000)))
 
-    def ended(self, outcome: str, reason: str | None = None,
-              again_in: float | None = None) -> None:
+    def ended(self, outcome: str, reason: str | None = None) -> None:
+        if outcome == Outcome.RETRIED and self.deferred:
+            outcome = "deferred"
         self.entries.append(history.entry(
             history.OUTCOME, event=self.event_ref, type=self.kind, outcome=str(outcome),
             attempt=self.attempt, reason=_short(reason or self.reason),
-            again_in_s=None if again_in is None else round(again_in, 1), **self.details))
+            again_in_s=None if self.again_in is None else round(self.again_in, 1),
+            **self.details))
 
 
 def capillary_call(endpoint: str, status: str, seconds: float) -> None:
@@ -81,23 +82,21 @@ def note(reason: str, **details: Any) -> None:
         journal.details.update(details)
 
 
+def coming_back(reason: str, again_in: float, deferred: bool) -> None:
+    """The current run ends waiting in Redis to run again (workers.failure_policy): why, when,
+    and whether it is a wait (`deferred`) or a failure's backoff (`retried`)."""
+    journal = _open.get()
+    if journal is not None:
+        journal.reason, journal.again_in, journal.deferred = reason, again_in, deferred
+
+
 @contextmanager
 def run_journal(journal: RunJournal, write: Any) -> Iterator[RunJournal]:
     """Open `journal` for the run inside the block; `write(journal)` records it at the end.
-
-    A Retry leaving the block is noted as `retried` (a failure coming back with backoff) or
-    `deferred` (a busy budget or user lock, not a failure), with the error that caused it:
-    the failure policy raises Retry inside its `except`, so that error is its __context__.
-    """
+    An exception leaving the block is noted as the run's failure."""
     token = _open.set(journal)
     try:
         yield journal
-    except Retry as retry:
-        cause = retry.__context__
-        outcome = "deferred" if isinstance(cause, ComeBackLater) else Outcome.RETRIED
-        journal.ended(outcome, _described(cause) if cause else str(retry),
-                      retry.when if isinstance(retry.when, int | float) else None)
-        raise
     except BaseException as exc:
         journal.ended(Outcome.FAILED, _described(exc))
         raise

@@ -1,5 +1,6 @@
 """Scrape-time numbers that live in Redis, not in any process: queue depths, messages held by
-workers, dead letters. Registered on the web's /metrics only, so they are reported once.
+workers, jobs waiting to run again, dead letters. Registered on the web's /metrics only, so
+they are reported once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from prometheus_client.registry import Collector
 
 from config.settings import DEFAULT_DEAD_LETTER_TTL_SECONDS
 from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
+from core.store.delayed_jobs import DUE as DELAYED_DUE
+from core.store.delayed_jobs import MOVING as DELAYED_MOVING
 from workers.registry import QUEUES
 
 
@@ -35,7 +38,7 @@ class RedisStateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("linecap_redis_up", "1 when Redis answered this scrape.")
         try:
-            depths, unacked, dead_letters, used = self._read()
+            depths, unacked, waiting, dead_letters, used = self._read()
         except redis.RedisError:
             up.add_metric([], 0)
             yield up
@@ -49,8 +52,12 @@ class RedisStateCollector(Collector):
         yield depth
         yield GaugeMetricFamily(
             "linecap_messages_unacked",
-            "Messages taken by workers and not yet acknowledged (running, or retries waiting "
-            "for their countdown).", value=unacked)
+            "Messages taken by workers and not yet acknowledged (running, or waiting for a "
+            "pool process).", value=unacked)
+        yield GaugeMetricFamily(
+            "linecap_jobs_waiting",
+            "Jobs waiting in Redis to run again (retry backoff, budget or user-lock wait).",
+            value=waiting)
         yield GaugeMetricFamily("linecap_dead_letters", "Events in the dead-letter store.",
                                 value=dead_letters)
         used_family = GaugeMetricFamily(
@@ -64,12 +71,14 @@ class RedisStateCollector(Collector):
         yield used_family
         yield limit_family
 
-    def _read(self) -> tuple[dict[str, int], int, int, list[int]]:
+    def _read(self) -> tuple[dict[str, int], int, int, int, list[int]]:
         pipe = self._client.pipeline(transaction=False)
         for queue in self._queues:
             for key in _queue_keys(queue):
                 pipe.llen(key)
         pipe.hlen(RedisChannel.unacked_key)
+        pipe.zcard(DELAYED_DUE)
+        pipe.zcard(DELAYED_MOVING)
         # Only entries that have not expired (the index is pruned lazily).
         pipe.zcount(DEAD_LETTER_INDEX, time.time() - self._dead_letter_ttl, "+inf")
         since = int(time.time() * 1000) - self._window_ms
@@ -79,8 +88,9 @@ class RedisStateCollector(Collector):
         per_queue = len(PRIORITY_STEPS)
         depths = {queue: sum(answers[i * per_queue:(i + 1) * per_queue])
                   for i, queue in enumerate(self._queues)}
-        rest = answers[len(self._queues) * per_queue:]
-        return depths, int(rest[0]), int(rest[1]), [int(n) for n in rest[2:]]
+        rest = [int(n) for n in answers[len(self._queues) * per_queue:]]
+        unacked, due, moving, dead_letters = rest[:4]
+        return depths, unacked, due + moving, dead_letters, rest[4:]
 
 
 def queue_depth(client: redis.Redis, queue: str) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import redis
 
@@ -19,6 +20,7 @@ from core.line.client import LineApiClient
 from core.metrics import get_metrics
 from core.store.connection import redis_client
 from core.store.dead_letters import DeadLetterStore
+from core.store.delayed_jobs import DelayedJobs
 from core.store.history import HistoryStore
 from core.store.rate_budget import SharedRateLimiter
 from core.store.state import Retention, StateStore
@@ -39,6 +41,11 @@ class Runtime:
     def __post_init__(self) -> None:
         if self.history is None:
             self.history = history_store(self.redis, self.settings)
+
+    @cached_property
+    def delayed(self) -> DelayedJobs:
+        """Jobs waiting in Redis to run again (retry backoffs, budget and lock waits)."""
+        return DelayedJobs(self.redis)
 
     def channel(self, channel_id: str) -> LineChannel:
         """The configured channel; a job for another (removed since?) is a dead letter."""

@@ -1,6 +1,7 @@
 """What a Celery worker process does at its milestones: JSON logs from the start, the metrics
-directory before the pool forks, its own metrics endpoint once ready, the batches queue beside
-the events queue, and a dead pool child's gauges dropped.
+directory before the pool forks, its own metrics endpoint and the delayed-job mover once ready
+(stopped at shutdown), the batches queue beside the events queue, and a dead pool child's gauges
+dropped.
 
 Connected when workers.celery_app is imported, which every worker, Flower and publisher does.
 The endpoint runs in the worker's main process and sums the files of all its pool children; it
@@ -19,15 +20,21 @@ from celery.signals import (
     worker_init,
     worker_process_shutdown,
     worker_ready,
+    worker_shutdown,
 )
 from prometheus_client import start_http_server
 
 from config import Settings, settings_or_exit
 from core.logs import configure_logging, settings_secrets
 from core.metrics import forget_process, multiprocess_registry, prepare_multiprocess_dir
+from core.store.connection import redis_client
+from core.store.dead_letters import DeadLetterStore
+from core.store.delayed_jobs import DelayedJobs
+from workers.mover import DelayedJobMover
 from workers.registry import EVENT_BATCHES_QUEUE, EVENTS_QUEUE
 
 log = logging.getLogger("linecap.metrics")
+_mover: DelayedJobMover | None = None
 
 
 def start_worker_metrics_server(settings: Settings) -> int | None:
@@ -86,6 +93,20 @@ def _move_legacy_parked(**_kwargs: Any) -> None:
         return
     if moved:
         log.info("parked follows of an earlier version moved", extra={"count": moved})
+
+
+@worker_ready.connect
+def _start_mover(sender: Any = None, **_kwargs: Any) -> None:
+    """Main process: publish delayed jobs when due (every worker does; claims are atomic)."""
+    global _mover
+    client = redis_client(settings_or_exit().redis_url)
+    _mover = DelayedJobMover(sender.app, DelayedJobs(client), DeadLetterStore(client)).start()
+
+
+@worker_shutdown.connect
+def _stop_mover(**_kwargs: Any) -> None:
+    if _mover is not None:
+        _mover.stop()
 
 
 @worker_process_shutdown.connect

@@ -40,6 +40,8 @@ class LinecapTask(Task):
 
     acks_late = True
     max_retries = None  # the failure policy decides, by the retry horizon
+    # A run killed at the hard time limit is requeued, not acknowledged (which would lose it).
+    acks_on_failure_or_timeout = False
 
     def retry(self, args=None, kwargs=None, *more: Any, **options: Any):  # type: ignore[override]
         """A retry is a new message: it gets the same short kwargsrepr as the first one, or
@@ -58,7 +60,8 @@ class TaskSpec:
     with_policy: run the body under the failure policy (off for a body that settles its own
         failures, like the fan-out's requeue).
     counts_as_event: count the outcome in linecap_events_finished_total.
-    after_run: bookkeeping after a run that ended (not after a retry).
+    after_run: bookkeeping after a run that ended the job (not after one that waits to run
+        again).
     noun: what the run's last log line calls the job ("event applied", "link linked").
     """
 
@@ -74,9 +77,9 @@ class TaskSpec:
 
     def run(self, task: Task, channel_id: str, data: Any,
             attempts: dict | None = None) -> Outcome:
-        """One run of the job: its outcome, or Celery's Retry when it comes back later."""
+        """One run of the job: its outcome (RETRIED when it waits in Redis to run again)."""
         job = Job(self.job_id(channel_id, data) or str(task.request.id), channel_id, data,
-                  self.name, self.payload)
+                  self.name, self.payload, task_id=str(task.request.id))
         delivery = getattr(task.request, "delivery_info", None) or {}
         fields = self.log_fields(channel_id, data)
         journal = self._journal(job, fields, attempts, delivery.get("routing_key"))
@@ -119,9 +122,8 @@ class TaskSpec:
         def body() -> Outcome:
             return self.body(runtime, job.channel_id, job.payload)
 
-        outcome = run_with_policy(task, runtime, job, tries, body) if self.with_policy \
-            else body()
-        if self.after_run is not None:
+        outcome = run_with_policy(runtime, job, tries, body) if self.with_policy else body()
+        if self.after_run is not None and outcome != Outcome.RETRIED:
             self.after_run(runtime, job, outcome)
         log.info("%s %s", self.noun, outcome, extra={"outcome": str(outcome)})
         return outcome

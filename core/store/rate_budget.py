@@ -163,8 +163,8 @@ class SharedRateLimiter:
         """Use a reserved slot, or wait up to max_inline_wait for one; beyond that raise
         ComeBackLater.
 
-        A worker slot is never held idle for long, and a message never waits in a worker past
-        the broker's visibility timeout: the task is re-queued with a countdown instead.
+        A worker slot is never held idle for long: the job waits in Redis instead
+        (core.store.delayed_jobs) and runs again when a slot frees.
         """
         reserved = (_reserved.get() or {}).get(self.budget(group)[1])
         if reserved:

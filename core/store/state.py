@@ -25,6 +25,7 @@ from config.settings import (
     Settings,
 )
 from core.errors import ComeBackLater
+from core.store.lock_renewal import LockRenewer
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -83,7 +84,11 @@ class UserView:
 
 
 class UserLock:
-    """A short lock on one (channel, user) so two of their events never call Capillary at once."""
+    """A short lock on one (channel, user) so two of their events never call Capillary at once.
+
+    Its lease is renewed in the background while held (core.store.lock_renewal), so a holder
+    that dies frees it within one lease, and one that works long keeps it.
+    """
 
     def __init__(self, store: StateStore, key: str, token: str, ttl_ms: int) -> None:
         self._store, self.key, self.token, self._ttl_ms = store, key, token, ttl_ms
@@ -94,7 +99,7 @@ class UserLock:
 
 
 class StateStore:
-    def __init__(self, client: redis.Redis, dedup_ttl: int, cache_ttl: int, lock_ttl: int,
+    def __init__(self, client: redis.Redis, dedup_ttl: int, cache_ttl: int, lock_ttl: float,
                  retention: Retention | None = None) -> None:
         self.client = client
         self.dedup_ttl = dedup_ttl
@@ -104,6 +109,7 @@ class StateStore:
         self._release = client.register_script(_RELEASE)
         self._extend = client.register_script(_EXTEND)
         self._mark_seen = client.register_script(_MARK_SEEN)
+        self._renewer = LockRenewer(self._extend_lock, lock_ttl)
 
     # -- applied events -------------------------------------------------------------------
     def outcome_of(self, event_id: str) -> str | None:
@@ -184,15 +190,20 @@ class StateStore:
         """Hold the user's lock, or raise ComeBackLater with the time left on the holder's."""
         key = f"{P}lock:{channel_id}:{user_id}"
         token = uuid.uuid4().hex
-        ttl_ms = self.lock_ttl * 1000
+        ttl_ms = int(self.lock_ttl * 1000)
         if not self.client.set(key, token, nx=True, px=ttl_ms):
             remaining = self.client.pttl(key)
             wait = max(remaining, 200) / 1000.0 if remaining and remaining > 0 else 0.2
             raise ComeBackLater("another event for this user is being applied", min(wait, 5.0))
+        self._renewer.hold(key, token)
         try:
             yield UserLock(self, key, token, ttl_ms)
         finally:
+            self._renewer.release(key)
             self._release(keys=[key], args=[token])
+
+    def _extend_lock(self, key: str, token: str) -> bool:
+        return bool(self._extend(keys=[key], args=[token, int(self.lock_ttl * 1000)]))
 
     # -- LINE user -> Capillary customer ---------------------------------------------------
     def batch_progress(self, channel_id: str,

@@ -59,6 +59,7 @@ def fresh_stack(redis_url, tmp_path):
         stacks.append(stack)
         return stack.start_sandboxes()
 
+    make.stacks = stacks  # for the failure report's process logs
     yield make
     for stack in stacks:
         stack.stop()
@@ -76,6 +77,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed and call.when == "call":
         for name in ("stack", "fresh_stack"):
-            stack = item.funcargs.get(name)
-            if isinstance(stack, Stack):
-                report.sections.append(("process logs", stack.logs()))
+            value = item.funcargs.get(name)
+            for stack in getattr(value, "stacks", [value]):
+                if isinstance(stack, Stack):
+                    report.sections.append(("process logs", stack.logs()))

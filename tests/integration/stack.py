@@ -118,30 +118,22 @@ class Stack:
         return env
 
     def start_sandboxes(self) -> Stack:
-        port = free_port()
-        self._spawn("capillary", [sys.executable, "-m", "sandboxes.capillary", "--host",
-                                  "127.0.0.1", "--port", str(port), "--org", self.org])
-        self.capillary_url = f"http://127.0.0.1:{port}"
-        port = free_port()
+        self.capillary_url = self._listen("capillary", lambda port: [
+            sys.executable, "-m", "sandboxes.capillary", "--host", "127.0.0.1",
+            "--port", str(port), "--org", self.org], "listening on")[1]
         line_channels = json.loads(channels_json())
         for channel in line_channels:
             channel["verified"] = self.line_verified
-        self._spawn("line", [sys.executable, "-m", "sandboxes.line", "--host", "127.0.0.1",
-                             "--port", str(port), "--channels", json.dumps(line_channels),
-                             "--endpoint-propagation-seconds",
-                             str(self.endpoint_propagation_seconds)])
-        self.line_url = f"http://127.0.0.1:{port}"
-        for url in (self.capillary_url, self.line_url):
-            self._wait_http(url + "/healthz")
+        self.line_url = self._listen("line", lambda port: [
+            sys.executable, "-m", "sandboxes.line", "--host", "127.0.0.1", "--port", str(port),
+            "--channels", json.dumps(line_channels), "--endpoint-propagation-seconds",
+            str(self.endpoint_propagation_seconds)], "listening on")[1]
         return self
 
     def start_web(self) -> Proc:
-        port = free_port()
-        proc = self._spawn("web", [sys.executable, "-m", "gunicorn", "app:create_app()",
-                                   "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                                   "--threads", "4", "--no-control-socket"])
-        self.web_url = f"http://127.0.0.1:{port}"
-        self._wait_http(self.web_url + "/healthz", proc)
+        proc, self.web_url = self._listen("web", lambda port: [
+            sys.executable, "-m", "gunicorn", "app:create_app()", "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--threads", "4", "--no-control-socket"], "Listening at:")
         return proc
 
     def start_worker(self, concurrency: int = 2, queues: str | None = None,
@@ -204,6 +196,27 @@ class Stack:
         proc = Proc(name, argv, env, self.log_dir)
         self.procs.append(proc)
         return proc
+
+    def _listen(self, name: str, argv: Callable[[int], list[str]],
+                banner: str) -> tuple[Proc, str]:
+        """Start a server on a free port; ready once its own log says it listens and it answers.
+
+        On a busy machine another program can take the port between free_port() and the bind,
+        and then answer our health check: only the server's banner (printed once bound) shows
+        that the port is ours. A server that could not bind is started again on another port.
+        """
+        for _ in range(3):
+            port = free_port()
+            proc = self._spawn(name, argv(port))
+            wait_until(lambda proc=proc: banner in proc.log() or not proc.alive(), 30, 0.05,
+                       f"{name} listening")
+            if proc.alive():
+                url = f"http://127.0.0.1:{port}"
+                self._wait_http(url + "/healthz", proc)
+                return proc, url
+            self.procs.remove(proc)
+            proc.stop()
+        raise AssertionError(f"{name} could not listen on a free port:\n{proc.log()[-3000:]}")
 
     def _wait_http(self, url: str, proc: Proc | None = None) -> None:
         def up() -> bool:

@@ -27,7 +27,6 @@ def test_burst_with_5xx_and_429_applies_everything_once_within_budget(fresh_stac
     stack = fresh_stack(
         CAPILLARY_RATE_LIMIT_RPM=str(BUDGET_RPM),
         LINECAP_RETRY_MAX_DELAY_SECONDS="20",
-        LINECAP_VISIBILITY_TIMEOUT_SECONDS="120",
     )
     # The sandbox enforces the same budget as Capillary would: any overage shows as a 429.
     stack.faults(rpm_limit=BUDGET_RPM, error_rate=ERROR_RATE, rate_429=RATE_429,

@@ -14,6 +14,7 @@ from pathlib import Path
 import fakeredis
 import redis
 from prometheus_client import CollectorRegistry
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -22,12 +23,14 @@ from cli.localstack.ports import free_port
 from core.metrics import (
     DIR_VAR,
     OWNER_VAR,
+    LiveProcessCollector,
     forget_process,
     get_metrics,
     multiprocess_registry,
     prepare_multiprocess_dir,
 )
 from core.store.dead_letters import INDEX as DEAD_LETTER_INDEX
+from core.store.delayed_jobs import DelayedJob, DelayedJobs
 from tests.helpers import CHANNEL_ID, follow_event, make_settings, new_user_id, signed_body
 from workers.queue_metrics import RedisStateCollector
 
@@ -95,6 +98,55 @@ def test_a_live_process_keeps_its_live_gauge():
     assert sample("linecap_tasks_in_progress", task="test.still_running") == 0
 
 
+def write_counter(path: Path, value: float) -> None:
+    values = MmapedDict(str(path))
+    key = mmap_key("linecap_test_race", "linecap_test_race_total", [], [], "Race test.")
+    values.write_value(key, value, 0.0)
+    values.close()
+
+
+def scrape_directory(directory: Path) -> float | None:
+    registry = CollectorRegistry()
+    registry.register(LiveProcessCollector(str(directory)))
+    return registry.get_sample_value("linecap_test_race_total")
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_scrape_skips_a_file_another_process_is_still_creating(tmp_path):
+    """prometheus_client creates a file empty, then sizes it: a scrape in between read the
+    empty file and answered 500 (the worker /metrics failure of issue 13)."""
+    write_counter(tmp_path / "counter_101.db", 2)
+    (tmp_path / "counter_102.db").touch()  # opened by a new pool process, not yet sized
+    assert scrape_directory(tmp_path) == 2
+
+
+def test_live_gauge_files_removed_by_someone_else_first_are_not_an_error(tmp_path,
+                                                                         monkeypatch):
+    """A dead process's live-gauge file is removed by a scrape and by the parent's exit hook;
+    whoever comes second finds it gone."""
+    write_counter(tmp_path / "counter_101.db", 1)
+    real_remove = os.remove
+
+    def someone_else_got_there_first(path, *args, **kwargs):
+        real_remove(path)
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(os, "remove", someone_else_got_there_first)
+    for _ in range(2):
+        (tmp_path / f"gauge_livesum_{dead_pid()}.db").touch()
+        assert scrape_directory(tmp_path) == 1
+    monkeypatch.setenv(DIR_VAR, str(tmp_path))
+    pid = dead_pid()
+    (tmp_path / f"gauge_livesum_{pid}.db").touch()
+    forget_process(pid)
+    assert not list(tmp_path.glob("gauge_live*"))
+
+
 def test_an_operators_directory_is_used_as_given(monkeypatch, tmp_path):
     wanted = tmp_path / "metrics"
     monkeypatch.setenv(DIR_VAR, str(wanted))
@@ -153,6 +205,9 @@ def test_redis_state_is_read_at_scrape_time():
     assert registry.get_sample_value("linecap_messages_unacked") == 0
     client.hset("unacked", "tag-1", "message")
     assert registry.get_sample_value("linecap_messages_unacked") == 1
+    assert registry.get_sample_value("linecap_jobs_waiting") == 0
+    DelayedJobs(client).defer(DelayedJob("linecap.process_event", "E9", {}), 60)
+    assert registry.get_sample_value("linecap_jobs_waiting") == 1
     client.lpop("line-events")
     assert registry.get_sample_value("linecap_queue_depth", {"queue": "line-events"}) == 2
 
