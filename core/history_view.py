@@ -15,7 +15,7 @@ from core.store.state import StateStore, UserRecord
 
 # Outcomes that say nothing new about the user's state: a copy, or an event that lost.
 _PASSIVE = frozenset({"duplicate", "stale", "invalid", "ignored"})
-_PENDING = frozenset({"retried", "deferred", "failed"})
+_PENDING = frozenset({"retried", "deferred", "failed", "requeued"})
 _EVENT_TYPES = frozenset({"follow", "unfollow"})
 
 

@@ -106,42 +106,69 @@ def backfill_followers(runtime: Runtime, channel_id: str, payload: dict[str, Any
     publish = publish or _publish_single
     now_ms = int(payload["timestamp"])
     users = [u for u in payload["users"] if is_line_user_id(u)]
+    ended: dict[str, tuple[str, str | None]] = {}  # user -> (outcome, reason), for histories
+
+    def alone(event: dict[str, Any], why: str) -> None:
+        publish(channel_id, event)
+        ended[events.user_id(event) or ""] = ("requeued", f"{why}: goes on as a single follow")
+
+    def refused(event: dict[str, Any], exc: LinecapError) -> None:
+        _dead_letter(runtime, channel_id, event, exc)
+        ended[events.user_id(event) or ""] = (Outcome.DEAD_LETTERED,
+                                              f"{exc.error_class}: {exc}")
+
     waiting: list[tuple[str, dict[str, Any], Any, NeedsRegistration]] = []
-    with runtime.limiter.reserve(calls_needed(runtime, channel_id, users, now_ms)), \
-            ExitStack() as locks:
-        for user_id in users:
-            event = backfill_event(channel_id, user_id, now_ms)
-            try:
-                locks.enter_context(runtime.state.user_lock(channel_id, user_id))
-            except ComeBackLater:
-                publish(channel_id, event)
-                continue
-            view = runtime.state.user_view(events.event_id(event), channel_id, user_id)
-            try:
-                step = begin(runtime, channel, user_id, event, view)
-            except PermanentError as exc:
-                _dead_letter(runtime, channel_id, event, exc)
-                continue
-            if isinstance(step, NeedsRegistration):
-                waiting.append((user_id, event, view, step))
-        people = [Person(user_id, step.identity) for user_id, _, _, step in waiting]
-        results = register_people(runtime, channel, people) if people else {}
-        for user_id, event, view, _ in waiting:
-            result = results.get(user_id)
-            try:
-                if isinstance(result, Registered):
-                    finish_registered(runtime, channel, user_id, event, view,
-                                      result.customer_id)
-                elif isinstance(result, TransientError | ComeBackLater):
-                    publish(channel_id, event)
+    try:
+        with runtime.limiter.reserve(calls_needed(runtime, channel_id, users, now_ms)), \
+                ExitStack() as locks:
+            for user_id in users:
+                event = backfill_event(channel_id, user_id, now_ms)
+                try:
+                    locks.enter_context(runtime.state.user_lock(channel_id, user_id))
+                except ComeBackLater:
+                    alone(event, "the user is busy")
+                    continue
+                view = runtime.state.user_view(events.event_id(event), channel_id, user_id)
+                try:
+                    step = begin(runtime, channel, user_id, event, view)
+                except PermanentError as exc:
+                    refused(event, exc)
+                    continue
+                if isinstance(step, NeedsRegistration):
+                    waiting.append((user_id, event, view, step))
                 else:
-                    _dead_letter(runtime, channel_id, event,
-                                 result or LinecapError("no registration answer"))
-            except (TransientError, ComeBackLater):
-                publish(channel_id, event)
-            except PermanentError as exc:
-                _dead_letter(runtime, channel_id, event, exc)
+                    ended[user_id] = (step, None)
+            people = [Person(user_id, step.identity) for user_id, _, _, step in waiting]
+            results = register_people(runtime, channel, people) if people else {}
+            for user_id, event, view, _ in waiting:
+                result = results.get(user_id)
+                try:
+                    if isinstance(result, Registered):
+                        ended[user_id] = (finish_registered(
+                            runtime, channel, user_id, event, view, result.customer_id),
+                            "registered in a batch")
+                    elif isinstance(result, TransientError | ComeBackLater):
+                        alone(event, str(result))
+                    else:
+                        refused(event, result or LinecapError("no registration answer"))
+                except (TransientError, ComeBackLater) as exc:
+                    alone(event, str(exc))
+                except PermanentError as exc:
+                    refused(event, exc)
+    finally:
+        _record_endings(runtime, channel_id, now_ms, ended)
     return Outcome.APPLIED
+
+
+def _record_endings(runtime: Runtime, channel_id: str, now_ms: int,
+                    ended: dict[str, tuple[str, str | None]]) -> None:
+    """Each follower's outcome in their history, in one round trip (the batch's run has no
+    single user for the task frame to write it under)."""
+    runtime.history.record_many(
+        (channel_id, user_id, [history.entry(
+            history.OUTCOME, type="follow", outcome=str(outcome), reason=reason,
+            event=events.event_id(backfill_event(channel_id, user_id, now_ms)))])
+        for user_id, (outcome, reason) in ended.items())
 
 
 def calls_needed(runtime: Runtime, channel_id: str, users: list[str],

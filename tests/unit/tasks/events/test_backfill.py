@@ -94,3 +94,15 @@ def test_a_batch_reserves_its_calls_and_waits_whole_when_the_budget_lacks_room(r
     runtime.limiter.limit = used + 9
     run(runtime, users)
     assert runtime.limiter.stats().used == used + 9, "as reserved: no call took a second slot"
+
+
+def test_each_followers_ending_goes_into_their_history(runtime, sandbox):
+    registered, busy = new_user_id(), new_user_id()
+    with runtime.state.user_lock(CHANNEL_ID, busy):
+        run(runtime, [registered, busy])
+    endings = {user: runtime.history.read(CHANNEL_ID, user)[-1] for user in (registered, busy)}
+    assert (endings[registered]["outcome"], endings[registered]["reason"]) == \
+        ("applied", "registered in a batch")
+    assert endings[busy]["outcome"] == "requeued" and "busy" in endings[busy]["reason"]
+    assert endings[registered]["event"] == backfill_event(CHANNEL_ID, registered,
+                                                          NOW)["webhookEventId"]
