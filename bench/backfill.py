@@ -172,12 +172,13 @@ class BackfillBench:
     def _live_follows(self, url: str, users: list[str]) -> dict[str, float]:
         """A follow webhook per user, `live_interval` apart; user -> when it was sent."""
         sent: dict[str, float] = {}
-        session = requests.Session()
         for user in users:
             self._befriend([user])
             body, signature = signed_request([line_event(user)])
             sent[user] = time.time()
-            response = session.post(f"{url}/webhooks/line/{CHANNEL_ID}", data=body, timeout=10,
+            # A connection of its own, as LINE opens them: one kept idle for the interval
+            # would meet gunicorn's 2 s keep-alive closing it.
+            response = requests.post(f"{url}/webhooks/line/{CHANNEL_ID}", data=body, timeout=10,
                                     headers={"X-Line-Signature": signature,
                                              "Content-Type": "application/json"})
             if response.status_code != 200:

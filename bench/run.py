@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -34,7 +35,16 @@ def run_all(workdir: Path, quick: bool, parts: set[int], log: Callable[[str], No
             "worker": " ".join(worker_command("workers.celery_app", "NAME")),
             "baseline worker": " ".join(worker_command("bench.noop_app", "NAME")),
         },
+        "plans": {"receiver": plans.receiver.__dict__, "drain": plans.drain.__dict__,
+                  "budget": plans.budget.__dict__, "backfill": plans.backfill.__dict__},
     }
+
+    def save() -> None:
+        """What the run has so far (`--report-only` renders it): a part that fails keeps the
+        ones before it."""
+        results["elapsed_seconds"] = time.monotonic() - started
+        (workdir / "results.json").write_text(json.dumps(results, indent=1))
+
     stack = BenchStack(workdir).start()
     log(f"redis-server {stack.redis.url} (data and logs in {workdir})")
     try:
@@ -48,17 +58,19 @@ def run_all(workdir: Path, quick: bool, parts: set[int], log: Callable[[str], No
             backfill.prepare()
         if 1 in parts:
             results["parts"]["receiver"] = _timed(ReceiverBench(stack, plans.receiver, log).run)
+            save()
         if 2 in parts:
             results["parts"]["drain"] = _timed(DrainBench(stack, plans.drain, log).run)
+            save()
         if 3 in parts:
             results["parts"]["budget"] = _timed(budget.run)
+            save()
         if 5 in parts:
             results["parts"]["backfill"] = _timed(backfill.run)
+            save()
     finally:
         stack.close()
         _compact(workdir)
-    results["plans"] = {"receiver": plans.receiver.__dict__, "drain": plans.drain.__dict__,
-                        "budget": plans.budget.__dict__, "backfill": plans.backfill.__dict__}
     results["elapsed_seconds"] = time.monotonic() - started
     return results
 
