@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, request
@@ -48,6 +49,18 @@ def stats() -> Any:
     return {**state.calls.stats(), "customers": state.store.live_count()}
 
 
+def _changed(update: Callable[[dict], Any], view: Callable[[], Any]) -> Any:
+    """Apply a JSON object body with `update`; the new view, or 400 with the reason."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _bad_request("JSON object body required")
+    try:
+        update(body)
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    return view()
+
+
 @control.get("/faults")
 def show_faults() -> Any:
     """Current fault settings and pending one-shot faults."""
@@ -57,15 +70,8 @@ def show_faults() -> Any:
 @control.post("/faults")
 def update_faults() -> Any:
     """Change fault fields live; ``fail_next`` replaces the one-shot queue."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return _bad_request("JSON object body required")
     state = get_state()
-    try:
-        state.update_faults(body)
-    except ValueError as exc:
-        return _bad_request(str(exc))
-    return state.fault_view()
+    return _changed(state.update_faults, state.fault_view)
 
 
 @control.get("/org")
@@ -77,15 +83,8 @@ def show_org() -> Any:
 @control.post("/org")
 def update_org() -> Any:
     """Change some of the org's switches live (a JSON object of switch: value)."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return _bad_request("JSON object body required")
     state = get_state()
-    try:
-        state.update_org(body)
-    except ValueError as exc:
-        return _bad_request(str(exc))
-    return org_view(state.config.org)
+    return _changed(state.update_org, lambda: org_view(state.config.org))
 
 
 @control.post("/accounts")

@@ -179,22 +179,31 @@ def test_sigterm_to_the_main_process_finishes_the_running_event_first(fresh_stac
     assert redis.llen(EVENTS_QUEUE) == 0 and redis.hlen(UNACKED) == 0
 
 
-def test_a_waiting_event_delivered_again_early_is_applied_once(fresh_stack):
-    """What a worker that died between recording an event's retry and acknowledging its run
-    leaves behind: the message again in the queue while its retry waits. The early copy
-    applies the event; the waiting retry, when due, finds it applied."""
-    stack = fresh_stack()
+def deliver_early(stack, failing_calls: int):
+    """A follow whose retry waits in Redis (a 15 s Retry-After), and a copy of its message
+    queued now, as a worker that died between recording the retry and acknowledging its run
+    leaves it: (user, event id, the store, the waiting job, its due time)."""
     stack.start_web()
     stack.start_worker(concurrency=2)
     user, redis = new_user_id(), redis_client(stack.redis_url)
     event = follow_event(user)
     event_id = event["webhookEventId"]
-    stack.faults(**deferred_429(15, 1))
+    stack.faults(**deferred_429(15, failing_calls))
     assert stack.send([event]).status_code == 200
     jobs = DelayedJobs(redis)
-    job, _ = wait_until(lambda: jobs.get(event_id), 30, 0.1, "the retry waiting in Redis")
+    job, due = wait_until(lambda: jobs.get(event_id), 30, 0.1, "the retry waiting in Redis")
     send(make_celery(make_settings(REDIS_URL=stack.redis_url)), job.task, job.kwargs,
          job.task_id)
+    return user, event_id, jobs, job, due
+
+
+def test_a_waiting_event_delivered_again_early_is_applied_once(fresh_stack):
+    """What a worker that died between recording an event's retry and acknowledging its run
+    leaves behind: the message again in the queue while its retry waits. The early copy
+    applies the event; the waiting retry, when due, finds it applied."""
+    stack = fresh_stack()
+    user, event_id, jobs, _, _ = deliver_early(stack, failing_calls=1)
+    redis = jobs.client
     settle(stack, user, "OPTIN", timeout=30)
     copy_first = jobs.get(event_id) is not None  # else a very slow copy ran after the retry
     wait_until(lambda: jobs.waiting() == 0, 60, 0.5, "the waiting retry ran")
@@ -208,18 +217,8 @@ def test_a_waiting_event_delivered_again_early_is_applied_once(fresh_stack):
 
 def test_a_waiting_event_whose_early_copy_fails_again_keeps_both_failures(fresh_stack):
     stack = fresh_stack()
-    stack.start_web()
-    stack.start_worker(concurrency=2)
-    user, redis = new_user_id(), redis_client(stack.redis_url)
-    event = follow_event(user)
-    event_id = event["webhookEventId"]
-    stack.faults(**deferred_429(15, 2))
-    assert stack.send([event]).status_code == 200
-    jobs = DelayedJobs(redis)
-    job, due = wait_until(lambda: jobs.get(event_id), 30, 0.1, "the retry waiting in Redis")
+    user, event_id, jobs, job, due = deliver_early(stack, failing_calls=2)
     assert job.failures == 1
-    send(make_celery(make_settings(REDIS_URL=stack.redis_url)), job.task, job.kwargs,
-         job.task_id)
     merged, merged_due = wait_until(
         lambda: (found := jobs.get(event_id)) and found[0].failures == 2 and found, 30, 0.1,
         "the early copy's failure counted on the waiting retry")
