@@ -134,16 +134,23 @@ def test_worker_killed_while_an_event_waits_for_its_retry(fresh_stack):
     assert recovery < TARGET_SECONDS
 
 
+def follow_mid_registration(stack: Stack, latency_ms: int):
+    """A worker with one pool process, and a follow whose INSTORE profile is registered while
+    every Capillary call takes `latency_ms`: (the worker, the user, a Redis client)."""
+    stack.start_web()
+    worker = stack.start_worker(concurrency=1)
+    user, redis = new_user_id(), redis_client(stack.redis_url)
+    stack.faults(latency_ms=latency_ms)
+    assert stack.send([follow_event(user)]).status_code == 200
+    wait_until(lambda: registered_instore(stack, [user]) == 1, 30, 0.2, "INSTORE registered")
+    return worker, user, redis
+
+
 def test_sigterm_to_the_process_group_requeues_the_unfinished_event_at_once(fresh_stack):
     """Heroku stops a dyno with SIGTERM to all its processes: the running follow is handed
     back to the queue at once, not after the visibility timeout."""
     stack = fresh_stack()
-    stack.start_web()
-    worker = stack.start_worker(concurrency=1)
-    user, redis = new_user_id(), redis_client(stack.redis_url)
-    stack.faults(latency_ms=2500)
-    assert stack.send([follow_event(user)]).status_code == 200
-    wait_until(lambda: registered_instore(stack, [user]) == 1, 30, 0.2, "INSTORE registered")
+    worker, user, redis = follow_mid_registration(stack, latency_ms=2500)
     signalled = time.time()
     os.killpg(worker.popen.pid, signal.SIGTERM)
     worker.popen.wait(30)
@@ -166,12 +173,7 @@ def test_sigterm_to_the_main_process_finishes_the_running_event_first(fresh_stac
     """A platform that signals only the main process gets Celery's warm shutdown: the running
     follow is finished, then the worker exits; nothing is left behind."""
     stack = fresh_stack()
-    stack.start_web()
-    worker = stack.start_worker(concurrency=1)
-    user, redis = new_user_id(), redis_client(stack.redis_url)
-    stack.faults(latency_ms=1500)
-    assert stack.send([follow_event(user)]).status_code == 200
-    wait_until(lambda: registered_instore(stack, [user]) == 1, 30, 0.2, "INSTORE registered")
+    worker, user, redis = follow_mid_registration(stack, latency_ms=1500)
     os.kill(worker.popen.pid, signal.SIGTERM)
     worker.popen.wait(30)
     assert line_status(stack, user) == "OPTIN"
