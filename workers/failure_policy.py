@@ -158,6 +158,7 @@ def dead_letter(runtime: Runtime, job: Job, error_class: str, error: str,
                              task=job.task_name, payload_kwarg=job.payload_kwarg)
     log.error("dead-lettered", extra={"error_class": error_class, "error": error,
                                       "attempts": tries.failures, "task": job.task_name})
+    journal.note(f"{error_class}: {error}")
     return Outcome.DEAD_LETTERED
 
 

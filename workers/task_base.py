@@ -91,7 +91,7 @@ class TaskSpec:
             outcome = Outcome.FAILED
             try:
                 outcome = self._outcome(task, job, Attempts.from_kwargs(attempts))
-                journal.ended(outcome, _dead_letter_reason(journal, job, outcome))
+                journal.ended(outcome)
                 return outcome
             except Retry:
                 outcome = Outcome.RETRIED
@@ -131,17 +131,6 @@ class TaskSpec:
 
 def _write_history(journal: RunJournal) -> None:
     get_runtime().history.record(journal.channel_id, journal.user_id, journal.entries)
-
-
-def _dead_letter_reason(journal: RunJournal, job: Job, outcome: Outcome) -> str | None:
-    """A dead letter's error, for the history (read back: the failure policy keeps it)."""
-    if outcome != Outcome.DEAD_LETTERED or journal.user_id is None:
-        return None
-    try:
-        letter = get_runtime().dead_letters.get(job.letter_id)
-    except Exception:  # the history never fails the work it describes
-        return None
-    return f"{letter.error_class}: {letter.error}" if letter else None
 
 
 def linecap_task(name: str, **options: Any) -> Callable[[Body], Task]:
