@@ -1,6 +1,7 @@
 """A lease in Redis: one process among several holds it, renewing it before it expires; when
 the holder stops (or stops renewing), another takes it. Used so that exactly one beat process
-sends the schedule however many are started."""
+sends the schedule however many are started, and one process at a time advances a channel's
+reconciliation run."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ if current == ARGV[1] or not current then
 end
 return 0
 """
-_RELEASE = """
+# Delete a key only while it still holds our token: a holder whose lease expired must not free
+# the next holder's (the user locks use it too).
+RELEASE_IF_HELD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -28,7 +31,7 @@ class Lease:
         self.ttl_ms = int(ttl_seconds * 1000)
         self.holder = holder
         self._hold = client.register_script(_HOLD)
-        self._release = client.register_script(_RELEASE)
+        self._release = client.register_script(RELEASE_IF_HELD)
 
     def hold(self) -> bool:
         """Take or renew the lease; True while this holder has it."""

@@ -17,6 +17,8 @@ from typing import Any
 
 import redis
 
+from core.store.lease import Lease
+
 P = "linecap:reconcile:"
 # A run left alone this long is dropped: its LINE cursor (valid 24 h) is long dead.
 RUN_TTL_SECONDS = 2 * 24 * 3600
@@ -34,10 +36,6 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[4]))
 redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[5]))
 return 1
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -102,7 +100,6 @@ class ReconciliationStore:
         self.client = client
         self.summary_ttl_seconds = summary_ttl_seconds
         self._start = client.register_script(_START)
-        self._release = client.register_script(_RELEASE)
 
     def current(self, channel_id: str) -> Run | None:
         raw = self.client.get(_key(channel_id, "run"))
@@ -146,13 +143,13 @@ class ReconciliationStore:
     @contextmanager
     def lock(self, channel_id: str, seconds: int) -> Iterator[bool]:
         """Hold the channel's lock for the block (True), or do without it (False)."""
-        key, token = _key(channel_id, "lock"), uuid.uuid4().hex
-        held = bool(self.client.set(key, token, nx=True, ex=seconds))
+        lease = Lease(self.client, _key(channel_id, "lock"), seconds, uuid.uuid4().hex)
+        held = lease.hold()
         try:
             yield held
         finally:
             if held:
-                self._release(keys=[key], args=[token])
+                lease.release()
 
 
 def _key(channel_id: str, what: str) -> str:

@@ -25,12 +25,9 @@ from config.settings import (
     Settings,
 )
 from core.errors import ComeBackLater
+from core.store.lease import RELEASE_IF_HELD
 from core.store.lock_renewal import LockRenewer
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -106,7 +103,7 @@ class StateStore:
         self.cache_ttl = cache_ttl
         self.lock_ttl = lock_ttl
         self.retention = retention or Retention()
-        self._release = client.register_script(_RELEASE)
+        self._release = client.register_script(RELEASE_IF_HELD)
         self._extend = client.register_script(_EXTEND)
         self._mark_seen = client.register_script(_MARK_SEEN)
         self._renewer = LockRenewer(self._extend_lock, lock_ttl)
