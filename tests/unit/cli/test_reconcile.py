@@ -68,6 +68,21 @@ def test_a_pass_queues_follows_in_the_bulk_lane_and_keeps_its_summary(redis, cel
     assert view["last"]["run_id"] == last["run_id"] and view["running"] is None
 
 
+def test_last_shows_the_run_in_progress_beside_the_last_one(redis, celery, line, capsys):
+    befriend(line, new_user_id())
+    assert main(["reconcile", "--channel", CHANNEL_ID]) == 0
+    capsys.readouterr()
+    running = Run.new(CHANNEL_ID, "schedule", repair=False)
+    assert ReconciliationStore(redis, 60).start(running)
+    assert main(["reconcile", "--last"]) == 0
+    out = capsys.readouterr().out
+    assert f"channel {CHANNEL_ID}: in progress (run {running.run_id} by schedule" in out
+    assert re.search(rf"channel {CHANNEL_ID} \(main\): completed, run \w+", out)
+    assert main(["reconcile", "--last", "--json"]) == 0
+    [view] = json.loads(capsys.readouterr().out)
+    assert view["running"]["run_id"] == running.run_id and view["last"]["by"] == "cli"
+
+
 def test_an_unverified_account_is_one_line_and_exit_1(redis, celery, line, env, capsys):
     env.setenv("LINE_CHANNELS", channels_json(UNVERIFIED_CHANNEL))
     assert main(["reconcile", "--channel", UNVERIFIED_CHANNEL["channel_id"]]) == 1
