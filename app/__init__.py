@@ -52,8 +52,7 @@ def create_app(settings: Settings | None = None, publisher=None, redis_client=No
     app.extensions["linecap.publisher"] = publisher
     app.extensions["linecap.dead_letters"] = DeadLetterStore(
         redis_client, settings.dead_letter_ttl_seconds)
-    app.extensions["linecap.history"] = HistoryStore(
-        redis_client, settings.history_ttl_seconds, settings.history_max_entries)
+    app.extensions["linecap.history"] = HistoryStore.from_settings(redis_client, settings)
     app.extensions["linecap.metrics"] = get_metrics()
 
     from app import health, linking, metrics_endpoint, ops, ops_users, webhook

@@ -18,7 +18,7 @@ from app.api_keys import require_api_key
 from config import Settings
 from core.history_view import UserHistory
 from core.store.reconciliation import ReconciliationStore
-from core.store.state import Retention, StateStore
+from core.store.state import StateStore
 from core.validation import is_line_user_id
 
 log = logging.getLogger("linecap.ops")
@@ -42,11 +42,8 @@ def user_history(channel_id: str, user_id: str):
     if not is_line_user_id(user_id):
         return jsonify({"message": "user must be a LINE user id: U followed by 32 lowercase "
                                    "hex characters"}), 400
-    state = StateStore(_redis(), settings.event_dedup_ttl_seconds,
-                       settings.customer_cache_ttl_seconds, settings.user_lock_seconds,
-                       Retention.from_settings(settings))
-    view = UserHistory.read(current_app.extensions["linecap.history"], state, channel_id,
-                            user_id)
+    view = UserHistory.read(current_app.extensions["linecap.history"],
+                            StateStore.from_settings(_redis(), settings), channel_id, user_id)
     log.info("user history read through the ops API", extra={
         "channel": channel_id, "user_id": user_id, "entries": len(view.entries),
         "remote_addr": request.remote_addr})

@@ -92,7 +92,7 @@ def run_replay(args: argparse.Namespace) -> int:
     config = context.settings()
     client = context.connect_redis(config)
     dead = DeadLetterStore(client, config.dead_letter_ttl_seconds)
-    journal = HistoryStore(client, config.history_ttl_seconds, config.history_max_entries)
+    journal = HistoryStore.from_settings(client, config)
     with context.celery_app(config) as app:
         if args.all:
             print(f"replayed {replay_all(dead, app, journal, REPLAYED_BY)}")

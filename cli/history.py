@@ -15,7 +15,7 @@ from cli.validation import line_user_id_arg
 from config import Settings
 from core.history_view import UserHistory, describe, subject, when
 from core.store.history import HistoryStore
-from core.store.state import Retention, StateStore
+from core.store.state import StateStore
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -35,10 +35,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def read(config: Settings, channel_id: str, user_id: str) -> UserHistory:
     client = context.connect_redis(config)
-    state = StateStore(client, config.event_dedup_ttl_seconds, config.customer_cache_ttl_seconds,
-                       config.user_lock_seconds, Retention.from_settings(config))
-    store = HistoryStore(client, config.history_ttl_seconds, config.history_max_entries)
-    return UserHistory.read(store, state, channel_id, user_id)
+    return UserHistory.read(HistoryStore.from_settings(client, config),
+                            StateStore.from_settings(client, config), channel_id, user_id)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from core.store.dead_letters import DeadLetterStore
 from core.store.delayed_jobs import DelayedJobs
 from core.store.history import HistoryStore
 from core.store.rate_budget import SharedRateLimiter
-from core.store.state import Retention, StateStore
+from core.store.state import StateStore
 from workers import journal
 
 
@@ -40,7 +40,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.history is None:
-            self.history = history_store(self.redis, self.settings)
+            self.history = HistoryStore.from_settings(self.redis, self.settings)
 
     @cached_property
     def delayed(self) -> DelayedJobs:
@@ -63,9 +63,6 @@ def build_runtime(settings: Settings) -> Runtime:
                                 on_wait=metrics.rate_limit_wait,
                                 group_limits=settings.group_rate_limits,
                                 live_reserve=settings.live_reserve_percent / 100)
-    state = StateStore(client, settings.event_dedup_ttl_seconds,
-                       settings.customer_cache_ttl_seconds, settings.user_lock_seconds,
-                       Retention.from_settings(settings))
     return Runtime(
         settings=settings,
         redis=client,
@@ -73,14 +70,10 @@ def build_runtime(settings: Settings) -> Runtime:
         capillary=CapillaryClient.from_settings(
             settings, limiter, observe=both(metrics.capillary_call, journal.capillary_call)),
         line_api=LineApiClient(settings.line_api_base_url),
-        state=state,
+        state=StateStore.from_settings(client, settings),
         dead_letters=DeadLetterStore(client, settings.dead_letter_ttl_seconds),
-        history=history_store(client, settings),
+        history=HistoryStore.from_settings(client, settings),
     )
-
-
-def history_store(client: redis.Redis, settings: Settings) -> HistoryStore:
-    return HistoryStore(client, settings.history_ttl_seconds, settings.history_max_entries)
 
 
 def both(*observers: Callable[[str, str, float], None]) -> Callable[[str, str, float], None]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from config.settings import DEFAULT_HISTORY_MAX_ENTRIES, DEFAULT_HISTORY_TTL_SECONDS
+from config.settings import DEFAULT_HISTORY_MAX_ENTRIES, DEFAULT_HISTORY_TTL_SECONDS, Settings
 from core.logs import mask_mobile
 from core.validation import is_line_user_id
 
@@ -79,6 +79,10 @@ class HistoryStore:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._append = client.register_script(_APPEND)
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> HistoryStore:
+        return cls(client, settings.history_ttl_seconds, settings.history_max_entries)
 
     def record(self, channel_id: str, user_id: str | None, entries: list[dict[str, Any]]
                ) -> bool:

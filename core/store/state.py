@@ -108,6 +108,11 @@ class StateStore:
         self._mark_seen = client.register_script(_MARK_SEEN)
         self._renewer = LockRenewer(self._extend_lock, lock_ttl)
 
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> StateStore:
+        return cls(client, settings.event_dedup_ttl_seconds, settings.customer_cache_ttl_seconds,
+                   settings.user_lock_seconds, Retention.from_settings(settings))
+
     # -- applied events -------------------------------------------------------------------
     def outcome_of(self, event_id: str) -> str | None:
         """How an event already ended ("applied", "stale", …), or None if it has not."""
