@@ -55,11 +55,7 @@ def user_history(channel_id: str, user_id: str):
 def reconciliation():
     settings = _settings()
     store = ReconciliationStore(_redis(), settings.history_ttl_seconds)
-    channels = {}
-    for channel in settings.channels:
-        running = store.current(channel.channel_id)
-        channels[channel.channel_id] = {
-            "interval_seconds": settings.reconcile_interval(channel.channel_id),
-            "last": store.last(channel.channel_id),
-            "running": running.progress() if running else None}
+    channels = {channel.channel_id: store.view(channel.channel_id,
+                                               settings.reconcile_interval(channel.channel_id))
+                for channel in settings.channels}
     return jsonify({"repair_missing": settings.reconcile_repair_missing, "channels": channels})

@@ -150,20 +150,20 @@ def _describe_running(run_: Run | None) -> str:
 
 def _show_last(runtime: Runtime, channels: list[LineChannel], as_json: bool) -> int:
     store = runs.store_for(runtime)
-    found = [(channel, store.current(channel.channel_id), store.last(channel.channel_id))
+    views = [{"channel_id": channel.channel_id,
+              **store.view(channel.channel_id,
+                           runtime.settings.reconcile_interval(channel.channel_id))}
              for channel in channels]
     if as_json:
-        print_json([{"channel_id": channel.channel_id,
-                     "interval_seconds": runtime.settings.reconcile_interval(channel.channel_id),
-                     "last": last, "running": running.progress() if running else None}
-                    for channel, running, last in found])
+        print_json(views)
         return 0
-    for channel, running, last in found:
-        if running:
-            print(f"channel {channel.channel_id}: in progress{_describe_running(running)}")
-        if last:
-            print_summary(channel, last, dry=False)
-        elif not running:
+    for channel, view in zip(channels, views, strict=True):
+        if view["running"]:
+            print(f"channel {channel.channel_id}: in progress"
+                  f"{_describe_running(Run.from_json(view['running']))}")
+        if view["last"]:
+            print_summary(channel, view["last"], dry=False)
+        elif not view["running"]:
             print(f"channel {channel.channel_id}: no reconciliation yet")
     return 0
 

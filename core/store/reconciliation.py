@@ -133,6 +133,13 @@ class ReconciliationStore:
         raw = self.client.get(_key(channel_id, "last"))
         return json.loads(raw) if raw else None
 
+    def view(self, channel_id: str, interval_seconds: int) -> dict[str, Any]:
+        """A channel's reconciliation for an operator (the ops API, `linecap reconcile
+        --last`): its interval, the last run's summary and the run in progress."""
+        running = self.current(channel_id)
+        return {"interval_seconds": interval_seconds, "last": self.last(channel_id),
+                "running": running.progress() if running else None}
+
     def lasts(self, channel_ids: list[str]) -> list[dict[str, Any] | None]:
         """Every channel's last summary in one round trip (the metrics scrape)."""
         if not channel_ids:
